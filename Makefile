@@ -1,0 +1,48 @@
+# Two entry points for a newcomer: `make demo` and `make test`. Each creates the
+# virtualenv and installs the pinned dependency set (constraints.txt) first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install system-deps demo up test lint typecheck compile-pipeline bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[all,dev]'
+	touch $(STAMP)
+
+install: $(STAMP) system-deps
+
+# Debian tools the tests use: kcat as an independent Kafka client, Chromium for the report screenshot.
+system-deps:
+	@bash scripts/system-deps.sh
+
+demo: install
+	$(VENV)/bin/rtml demo
+
+up: install
+	$(VENV)/bin/rtml up
+
+test: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy services pipelines
+	# loadgroup keeps each module (and the shared trained models) on one worker: see tests/conftest.py
+	$(PY) -m pytest -q -rs -n 3 --dist loadgroup --no-loadscope-reorder --durations=15
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy services pipelines
+
+compile-pipeline: $(STAMP)
+	$(VENV)/bin/rtml pipeline compile
+
+bench: install
+	$(PY) -m benchmarks.run_all
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,173 @@
+"""Feature ingestion throughput and freshness (``python -m benchmarks.feature_ingest``).
+
+One run, one Tansu broker, the real feature service as a subprocess (local Feast store):
+
+1. ceiling: a bare kafka-python consumer reading the whole backlog (no decoding);
+2. sustained ingestion: the service draining the same backlog, rate taken between 10 % and 90 %
+   of the committed offsets (startup and the tail excluded);
+3. freshness at a paced rate: live transactions at ``--rate`` events/s while a probe publishes a
+   transaction for a fresh user every 100 ms and polls the online store until it is readable;
+   freshness = read time - event time (the probe stamps the event just before sending).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from services.common.broker import EmbeddedBroker, free_port
+from services.common.events import Topics, Transaction, encode
+from services.common.kafka import ensure_topics, make_producer
+from services.common.settings import REPO_ROOT, Settings, load_settings
+from services.feature.store import apply_repo, open_store
+from services.features import names as n
+from services.simulator import SimulatorConfig, generate, publish
+from tests.feature.conftest import committed_and_end
+
+
+def raw_consume_rate(settings: Settings, total: int) -> float:
+    reader = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False,
+                           max_poll_records=5000)
+    tps = [TopicPartition(t, p) for t in (Topics.TRANSACTIONS, Topics.LABELS)
+           for p in reader.partitions_for_topic(t) or ()]
+    reader.assign(tps)
+    reader.seek_to_beginning(*tps)
+    started = time.perf_counter()
+    seen = 0
+    while seen < total:
+        seen += sum(len(r) for r in reader.poll(timeout_ms=500).values())
+    elapsed = time.perf_counter() - started
+    reader.close()
+    return total / elapsed
+
+
+def start_service(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "RTML_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "RTML_DATA_DIR": str(settings.data_dir),
+           "RTML_FEATURE_PORT": str(settings.feature_port), "RTML_LOG_FORMAT": "console", "RTML_LOG_LEVEL": "WARNING"}
+    return subprocess.Popen([sys.executable, "-m", "services.feature"], cwd=REPO_ROOT, env=env,
+                            stdout=log.open("ab"), stderr=subprocess.STDOUT)
+
+
+def sustained_rate(settings: Settings, total: int) -> tuple[float, float]:
+    """(events/s between 10 % and 90 % committed, seconds from service start to all committed)."""
+    started = time.perf_counter()
+    marks: dict[str, tuple[float, int]] = {}
+    while True:
+        done, _ = committed_and_end(settings)
+        now = time.perf_counter()
+        if done >= total * 0.1 and "lo" not in marks:
+            marks["lo"] = (now, done)
+        if done >= total * 0.9 and "hi" not in marks:
+            marks["hi"] = (now, done)
+        if done >= total:
+            break
+        time.sleep(0.25)
+    (t_lo, d_lo), (t_hi, d_hi) = marks["lo"], marks["hi"]
+    return (d_hi - d_lo) / max(t_hi - t_lo, 1e-9), time.perf_counter() - started
+
+
+def live_traffic(producer: KafkaProducer, rate: float, seconds: float, stop: threading.Event) -> int:
+    """Simulated transactions re-stamped 'now' under fresh user ids, paced to ``rate``."""
+    source = (s.event for s in generate(SimulatorConfig(events=int(rate * seconds) + 100, seed=99))
+              if isinstance(s.event, Transaction))
+    started = time.monotonic()
+    sent = 0
+    while not stop.is_set() and time.monotonic() - started < seconds:
+        ahead = started + sent / rate - time.monotonic()
+        if ahead > 0:
+            time.sleep(ahead)
+        txn = next(source)
+        live = txn.model_copy(update={"user_id": f"live-{txn.user_id}", "transaction_id": f"live-{txn.transaction_id}",
+                                      "timestamp": datetime.now(UTC)})
+        producer.send(Topics.TRANSACTIONS, key=live.user_id.encode(), value=encode(live))
+        sent += 1
+    producer.flush()
+    return sent
+
+
+def probe_freshness(settings: Settings, seconds: float) -> list[float]:
+    store = open_store(settings)
+    producer = make_producer(settings, linger_ms=0)
+    ref = f"{n.USER_VIEW}:{n.USER_LAST_TXN_EPOCH_S}"
+    samples: list[float] = []
+    started = time.monotonic()
+    k = 0
+    while time.monotonic() - started < seconds:
+        k += 1
+        user = f"probe-{k}"
+        stamp = datetime.now(UTC)
+        txn = Transaction(transaction_id=f"probe-t-{k}", user_id=user, merchant_id="m-probe", amount=9.5,
+                          currency="EUR", country="DE", channel="web", timestamp=stamp)
+        producer.send(Topics.TRANSACTIONS, key=user.encode(), value=encode(txn))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            got = store.get_online_features([ref], [{n.USER_JOIN_KEY: user}]).to_dict()[n.USER_LAST_TXN_EPOCH_S][0]
+            if got is not None:
+                samples.append(time.time() - stamp.timestamp())
+                break
+            time.sleep(0.005)
+        time.sleep(max(0.0, 0.1 - (time.monotonic() - started) % 0.1))
+    producer.close()
+    return samples
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--transactions", type=int, default=12_000, help="simulated transactions in the backlog")
+    parser.add_argument("--rate", type=float, default=1000.0, help="paced events/s for the freshness phase")
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of the freshness phase")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
+        settings = load_settings(kafka_bootstrap=broker.bootstrap, data_dir=Path(tmp) / "data",
+                                 feature_port=free_port())
+        ensure_topics(settings)
+        apply_repo(settings)
+        producer = make_producer(settings)
+        total = publish(generate(SimulatorConfig(events=args.transactions, seed=7)), producer)
+        ceiling = max(raw_consume_rate(settings, total) for _ in range(2))
+        service = start_service(settings, Path(tmp) / "feature.log")
+        try:
+            ingest, drained_s = sustained_rate(settings, total)
+            url = f"http://127.0.0.1:{settings.feature_port}/readyz"
+            assert httpx.get(url, timeout=5).status_code == 200
+            stop = threading.Event()
+            sent: list[int] = []
+            pacer = threading.Thread(target=lambda: sent.append(live_traffic(producer, args.rate, args.seconds, stop)))
+            pacer.start()
+            fresh = probe_freshness(settings, args.seconds - 1)
+            stop.set()
+            pacer.join()
+        finally:
+            service.terminate()
+            try:
+                service.wait(30)
+            except subprocess.TimeoutExpired:
+                service.kill()
+                service.wait()
+            producer.close()
+    load = os.getloadavg()[0]
+    print(f"backlog: {total} events ({args.transactions} transactions + labels); load average {load:.1f}")
+    print(f"raw kafka-python consume (ceiling): {ceiling:,.0f} events/s")
+    print(f"feature service sustained ingestion: {ingest:,.0f} events/s ({ingest / ceiling:.0%} of raw); "
+          f"drained in {drained_s:.1f} s from process start")
+    print(f"freshness at {sent[0] / args.seconds:,.0f} events/s paced ({len(fresh)} probes): "
+          f"p50 {pct(fresh, 50) * 1000:.0f} ms, p99 {pct(fresh, 99) * 1000:.0f} ms, max {max(fresh) * 1000:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()

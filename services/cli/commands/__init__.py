@@ -1,0 +1,1 @@
+"""One module per `rtml` subcommand; each defines ``register(subparsers)`` and sets ``handler``."""

@@ -1,0 +1,224 @@
+"""Kafka plumbing on kafka-python: a durable producer, topic creation, and an
+at-least-once batch consumer that commits only after its handler returned.
+
+Works the same against the embedded Tansu broker and Apache Kafka.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import CommitFailedError, TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata
+
+from services.common.events import InternalTopics, Topics
+from services.common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[list[ConsumerRecord]], None]
+
+
+def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
+    """A producer that only counts a message as sent once every in-sync replica has it."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "client_id": f"{settings.kafka_client_id}-producer",
+        "acks": "all",
+        "retries": 10,
+        "retry_backoff_ms": 200,
+        "linger_ms": 5,
+        # One in-flight request keeps per-key order across retries without idempotence,
+        # which not every Kafka-protocol broker implements. kafka-python >= 2.1 turns it on
+        # by default; after a Tansu restart its InitProducerId then fails for good and every
+        # send errors until the process restarts (tests/resilience/test_broker_outage.py).
+        "enable_idempotence": False,
+        "max_in_flight_requests_per_connection": 1,
+        "request_timeout_ms": 15_000,
+    }
+    config.update(overrides)
+    return KafkaProducer(**config)
+
+
+def make_consumer(settings: Settings, group_id: str, topics: Sequence[str], **overrides: Any) -> KafkaConsumer:
+    """A group consumer with manual commits; the short poll interval keeps group joins fast
+    (kafka-python sends it as the rebalance timeout, which the broker waits out on join)."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "client_id": f"{settings.kafka_client_id}-{group_id}",
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "max_poll_interval_ms": settings.kafka_max_poll_interval_ms,
+        "session_timeout_ms": settings.kafka_session_timeout_ms,
+        "heartbeat_interval_ms": max(500, settings.kafka_session_timeout_ms // 5),
+        "max_poll_records": 2000,
+    }
+    config.update(overrides)
+    consumer = KafkaConsumer(**config)
+    consumer.subscribe(list(topics))
+    return consumer
+
+
+def ensure_topics(
+    settings: Settings, topics: Iterable[str] = (*Topics.ALL, *InternalTopics.ALL), timeout_s: float = 30.0
+) -> list[str]:
+    """Create the topics that do not exist yet (by default the contract's and the internal ones,
+    all with the same partition count, which the feature service's label join relies on);
+    returns the ones created."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            admin = KafkaAdminClient(
+                bootstrap_servers=settings.bootstrap_servers, client_id=f"{settings.kafka_client_id}-admin"
+            )
+            break
+        except Exception as exc:  # the broker may still be starting
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kafka at {settings.kafka_bootstrap} not reachable: {exc}") from exc
+            time.sleep(0.5)
+    try:
+        existing = set(admin.list_topics())
+        missing = [t for t in topics if t not in existing]
+        if missing:
+            new = [NewTopic(t, settings.topic_partitions, settings.topic_replication) for t in missing]
+            # Another process may win the race; the topic is then there, which is all we need.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                admin.create_topics(new)
+        return missing
+    finally:
+        admin.close()
+
+
+def next_offsets(records: Iterable[ConsumerRecord]) -> dict[TopicPartition, OffsetAndMetadata]:
+    """The offsets to commit after ``records`` are done: one past the highest per partition."""
+    highest: dict[TopicPartition, int] = {}
+    for rec in records:
+        tp = TopicPartition(rec.topic, rec.partition)
+        highest[tp] = max(highest.get(tp, -1), rec.offset)
+    return {tp: OffsetAndMetadata(off + 1, "", -1) for tp, off in highest.items()}
+
+
+class ShutdownFlag:
+    """Set by SIGTERM/SIGINT so loops finish their current batch and exit cleanly."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def install(self) -> ShutdownFlag:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, self._on_signal)
+        return self
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        log.info("shutdown requested", extra={"signal": signal.Signals(signum).name})
+        self.event.set()
+
+    def set(self) -> None:
+        self.event.set()
+
+    @property
+    def requested(self) -> bool:
+        return self.event.is_set()
+
+    def wait(self, timeout: float) -> bool:
+        return self.event.wait(timeout)
+
+
+def _log_batch(message: str, batch: list[ConsumerRecord]) -> None:
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug(message, extra={"records": len(batch), "by_topic": dict(Counter(rec.topic for rec in batch))})
+
+
+class BatchConsumer:
+    """At-least-once processing: poll a batch, hand it to ``handler``, commit only after it returns.
+
+    If the handler raises, nothing is committed and the records are delivered again
+    (after a seek back), so a handler must be idempotent per record.
+    """
+
+    def __init__(
+        self,
+        consumer: KafkaConsumer,
+        handler: Handler,
+        *,
+        poll_timeout_ms: int = 200,
+        on_idle: Callable[[], None] | None = None,
+        retry_backoff_s: float = 1.0,
+        accumulate_ms: int = 0,
+        max_batch: int = 0,
+    ) -> None:
+        self.consumer = consumer
+        self.handler = handler
+        self.poll_timeout_ms = poll_timeout_ms
+        # Under load, keep polling up to ``accumulate_ms`` after the first records arrive (until
+        # ``max_batch`` records): fewer, bigger batches amortise a handler's fixed cost per batch.
+        self.accumulate_ms = accumulate_ms
+        self.max_batch = max_batch
+        self.on_idle = on_idle
+        self.retry_backoff_s = retry_backoff_s
+        self.batches = 0
+        self.records = 0
+
+    def poll_once(self) -> int:
+        polled = self.consumer.poll(timeout_ms=self.poll_timeout_ms)
+        batch = [rec for recs in polled.values() for rec in recs]
+        if not batch:
+            if self.on_idle:
+                self.on_idle()
+            return 0
+        if self.accumulate_ms > 0:
+            deadline = time.monotonic() + self.accumulate_ms / 1000
+            while len(batch) < self.max_batch and (left := deadline - time.monotonic()) > 0:
+                more = self.consumer.poll(timeout_ms=int(left * 1000), max_records=self.max_batch - len(batch))
+                batch.extend(rec for recs in more.values() for rec in recs)
+        # Summed over a consumer's lives (tests/resilience/test_consumer_crashes.py does): "received"
+        # counts every delivery, each record once plus once per redelivery; "handled", written after
+        # the handler and before the commit, counts every record at least once if none was lost.
+        _log_batch("batch received", batch)
+        try:
+            self.handler(batch)
+        except Exception:
+            log.exception("batch handler failed; rewinding to redeliver", extra={"records": len(batch)})
+            self._rewind(batch)
+            time.sleep(self.retry_backoff_s)
+            return 0
+        _log_batch("batch handled", batch)
+        try:
+            self.consumer.commit(next_offsets(batch))
+        except CommitFailedError:
+            # The group moved on (a batch outlived max_poll_interval, e.g. on a starved CPU): the
+            # next poll rejoins and whoever owns the partitions now handles these records again.
+            log.warning("commit refused after a rebalance; the batch will be redelivered", extra={"records": len(batch)})
+            return 0
+        self.batches += 1
+        self.records += len(batch)
+        return len(batch)
+
+    def _rewind(self, batch: list[ConsumerRecord]) -> None:
+        lowest: dict[TopicPartition, int] = {}
+        for rec in batch:
+            tp = TopicPartition(rec.topic, rec.partition)
+            lowest[tp] = min(lowest.get(tp, rec.offset), rec.offset)
+        for tp, off in lowest.items():
+            self.consumer.seek(tp, off)
+
+    def run(self, stop: ShutdownFlag | threading.Event) -> None:
+        is_set = stop.event.is_set if isinstance(stop, ShutdownFlag) else stop.is_set
+        try:
+            while not is_set():
+                self.poll_once()
+        finally:
+            # Everything handled was committed batch by batch; never auto-commit on close.
+            self.consumer.close(autocommit=False)

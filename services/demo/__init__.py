@@ -1,0 +1,1 @@
+"""`rtml demo`: the whole loop on the embedded stack, end to end."""

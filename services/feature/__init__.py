@@ -1,0 +1,1 @@
+"""The feature service: streaming events into the Feast store (``python -m services.feature``)."""

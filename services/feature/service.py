@@ -1,0 +1,152 @@
+"""Wiring of the feature service: one consumer group per stage, each with its own state, Feast
+writer and rebuilder, run on its own thread; a shared producer for forwards and dead letters; ops HTTP.
+
+Several instances may run: each stage's partitions spread over the instances (docs/features.md,
+Scaling), and every key's state lives on exactly one partition of exactly one stage.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.coordinator.assignors.range import RangePartitionAssignor
+
+from services.common.events import InternalTopics, Topics
+from services.common.kafka import BatchConsumer, ShutdownFlag, ensure_topics, make_consumer, make_producer
+from services.common.ops_http import OpsServer, ops_app
+from services.common.settings import Settings
+from services.feature import metrics
+from services.feature.processor import BatchProcessor, StageLogic
+from services.feature.rebuild import StateRebuilder
+from services.feature.stages import LabelStage, MerchantStage, UserStage
+from services.feature.store import apply_repo, open_store
+from services.feature.writer import FeatureWriter
+
+log = logging.getLogger(__name__)
+
+GROUPS = {stage.name: stage.group for stage in (UserStage, LabelStage, MerchantStage)}
+# A batch must be handled well within RTML_KAFKA_MAX_POLL_INTERVAL_MS (5 s by default), even on a
+# starved CPU, or the instance drops out of the group and the batch is redelivered.
+MAX_BATCH = 3_000
+# Bounded wait for more records once a batch has started: at 1,000 events/s it adds at most
+# this much to freshness and turns ~50 tiny writes a second into ~20 bigger ones.
+ACCUMULATE_MS = 30
+PRODUCER_LINGER_MS = 500
+PRODUCER_BATCH_BYTES = 512 * 1024
+
+
+def update_lag(consumer: KafkaConsumer) -> None:
+    for tp in consumer.assignment():
+        high = consumer.highwater(tp)
+        if high is not None:
+            metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, high - consumer.position(tp)))
+
+
+def partition_counts(settings: Settings, timeout_s: float = 30.0) -> dict[str, int]:
+    """Partitions of the stages' topics; the label join needs rtml.labels and
+    rtml.transaction-merchants co-partitioned (same count, same default partitioner)."""
+    topics = (Topics.TRANSACTIONS, Topics.LABELS, *InternalTopics.ALL)
+    reader = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None, enable_auto_commit=False)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            counts = {t: len(reader.partitions_for_topic(t) or ()) for t in topics}
+            if all(counts.values()):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"topics without partitions after {timeout_s} s: {counts}")
+            time.sleep(0.5)
+    finally:
+        reader.close()
+    if counts[Topics.LABELS] != counts[InternalTopics.TRANSACTION_MERCHANTS]:
+        raise RuntimeError(
+            f"{Topics.LABELS} has {counts[Topics.LABELS]} partitions but {InternalTopics.TRANSACTION_MERCHANTS} "
+            f"{counts[InternalTopics.TRANSACTION_MERCHANTS]}: the label join needs the same count"
+        )
+    return counts
+
+
+class StageRunner:
+    """One stage in its consumer group: rebuild on assignment, then poll → handle → commit."""
+
+    def __init__(self, settings: Settings, logic: StageLogic, producer: KafkaProducer) -> None:
+        self.name = logic.name
+        # A Feast store per stage: each thread writes through its own online-store connection.
+        self.processor = BatchProcessor(logic, FeatureWriter(open_store(settings)), producer)
+        self.rebuilder = StateRebuilder(settings, self.processor)
+        # Big batches under load: one Feast write per view per batch is the fixed cost to amortise.
+        # The range assignor (the default's first choice, pinned here) gives a member the same
+        # partition numbers of every topic it subscribes to: the label join's co-partitioning.
+        self.consumer = make_consumer(
+            settings, logic.group, logic.topics, max_poll_records=MAX_BATCH,
+            max_partition_fetch_bytes=4 * 1024 * 1024, partition_assignment_strategy=(RangePartitionAssignor,),
+        )
+        self.consumer.subscribe(list(logic.topics), listener=self.rebuilder)
+        self.rebuilder.group_consumer = self.consumer
+
+    def handle(self, batch: list[ConsumerRecord]) -> None:
+        self.rebuilder.rebuild_if_needed()
+        self.processor.handle(batch)
+        update_lag(self.consumer)
+
+    def run(self, stop: ShutdownFlag) -> None:
+        BatchConsumer(
+            self.consumer, self.handle, on_idle=self.rebuilder.rebuild_if_needed,
+            accumulate_ms=ACCUMULATE_MS, max_batch=MAX_BATCH,
+        ).run(stop)
+
+
+def readiness(runners: list[StageRunner]) -> tuple[bool, str]:
+    waiting = [r.name for r in runners if not r.rebuilder.rebuilt]
+    if waiting:
+        return False, f"waiting for partitions and state rebuild: {', '.join(waiting)} stage"
+    return True, "consuming"
+
+
+def run(settings: Settings, stop: ShutdownFlag) -> None:
+    """Consume until ``stop`` is set; each stage finishes and commits its batch in flight first.
+    A stage that fails stops the others, and the instance exits with the error (to be restarted)."""
+    ensure_topics(settings)
+    apply_repo(settings)
+    counts = partition_counts(settings)
+    # Every send of a batch (forwards, dead letters) is flushed before its offsets are committed,
+    # so lingering adds no latency; it lets records fill large batches instead of waking the
+    # sender thread for each new small one (13 % of the service's samples with the default).
+    producer = make_producer(settings, linger_ms=PRODUCER_LINGER_MS, batch_size=PRODUCER_BATCH_BYTES)
+    stages: list[StageLogic] = [
+        UserStage(),
+        LabelStage(counts[Topics.TRANSACTIONS]),
+        MerchantStage(counts[Topics.TRANSACTIONS], counts[Topics.LABELS]),
+    ]
+    runners = [StageRunner(settings, stage, producer) for stage in stages]
+    failed: list[str] = []
+
+    def guarded(runner: StageRunner) -> None:
+        try:
+            runner.run(stop)
+        except Exception:
+            log.exception("stage failed; stopping the instance", extra={"stage": runner.name})
+            failed.append(runner.name)
+            stop.set()
+
+    ops = OpsServer(ops_app(lambda: readiness(runners)), settings.bind_host, settings.feature_port).start()
+    threads = [threading.Thread(target=guarded, args=(r,), name=f"feature-{r.name}") for r in runners]
+    for thread in threads:
+        thread.start()
+    log.info("feature service started", extra={"groups": GROUPS, "port": settings.feature_port})
+    try:
+        while any(t.is_alive() for t in threads):
+            # Short joins keep the main thread free to run the SIGTERM handler.
+            for thread in threads:
+                thread.join(timeout=0.2)
+    finally:
+        producer.flush(timeout=30)
+        producer.close()
+        ops.stop()
+        log.info("feature service stopped")
+    if failed:
+        raise RuntimeError(f"feature stages failed: {failed}")

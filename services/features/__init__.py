@@ -1,0 +1,1 @@
+"""The fraud-scoring feature definitions shared by streaming, backfill, training and serving."""

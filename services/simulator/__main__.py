@@ -1,0 +1,7 @@
+"""`python -m services.simulator [flags]` is `rtml simulate [flags]` (what a Kubernetes Job runs)."""
+
+import sys
+
+from services.cli.main import main
+
+sys.exit(main(["simulate", *sys.argv[1:]]))
