@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -111,15 +111,16 @@ def write_online_rows(settings: Settings) -> dict[str, float]:
     return {k: float(v) for k, v in {**user_values, **merchant_values, **risk_values}.items()}
 
 
-def read_prediction_logs(settings: Settings, wanted: set[str], timeout_s: float = 60.0) -> list[PredictionLog]:
-    """Every log on rtml.predictions whose transaction_id is in ``wanted``, reading from the start
-    until all are seen (then one more idle poll, so duplicates would show) or the timeout passes."""
+def read_topic(settings: Settings, topic: str, wanted: set[str], id_of: Callable[[bytes], str],
+               timeout_s: float = 60.0) -> list[bytes]:
+    """Every record value on ``topic`` whose id (``id_of(value)``) is in ``wanted``, reading from the
+    start until all are seen (then one more idle poll, so duplicates would show) or the timeout passes."""
     consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None, enable_auto_commit=False)
     try:
-        partitions = [TopicPartition(Topics.PREDICTIONS, p) for p in sorted(consumer.partitions_for_topic(Topics.PREDICTIONS) or [])]
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
-        found: list[PredictionLog] = []
+        found: list[bytes] = []
         seen: set[str] = set()
         deadline = time.monotonic() + timeout_s
         idle_after_complete = 0
@@ -127,15 +128,20 @@ def read_prediction_logs(settings: Settings, wanted: set[str], timeout_s: float 
             polled = consumer.poll(timeout_ms=500)
             records = [r for recs in polled.values() for r in recs]
             for record in records:
-                log = decode(PredictionLog, record.value)
-                if log.transaction_id in wanted:
-                    found.append(log)
-                    seen.add(log.transaction_id)
+                if (found_id := id_of(record.value)) in wanted:
+                    found.append(record.value)
+                    seen.add(found_id)
             if seen >= wanted and not records:
                 idle_after_complete += 1
         return found
     finally:
         consumer.close()
+
+
+def read_prediction_logs(settings: Settings, wanted: set[str], timeout_s: float = 60.0) -> list[PredictionLog]:
+    """Every log on rtml.predictions whose transaction_id is in ``wanted`` (see ``read_topic``)."""
+    values = read_topic(settings, Topics.PREDICTIONS, wanted, lambda v: decode(PredictionLog, v).transaction_id, timeout_s)
+    return [decode(PredictionLog, v) for v in values]
 
 
 @dataclass
