@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.dataset import Snapshot, build_snapshot, load_snapshot
-from pipelines.validation import LABEL, SPLIT, check_snapshot
+from pipelines.validation import LABEL, SPLIT, DataValidationError, check_snapshot, source_problems
 from services.common.settings import Settings, get_settings, load_settings
 from services.features.request import FEATURE_DEFAULTS, MODEL_FEATURES, request_features_frame
 from services.models.artifacts import Scorer, load_scorer, save_scorer
@@ -84,6 +84,13 @@ def build_dataset(
         if not transactions_path or not labels_path:
             raise ValueError("transactions_path and labels_path are required unless dataset_version is given")
         transactions, labels = pd.read_parquet(transactions_path), pd.read_parquet(labels_path)
+        # Sources whose schema drifted cannot be joined, and reading them again will not help: the
+        # problems go to validate-data to fail the run there, instead of failing this retried step.
+        problems = source_problems(transactions, labels)
+        if problems:
+            pd.DataFrame().to_parquet(out_path, index=False)
+            return {"dataset_hash": "", "dataset_uri": "", "rows": 0, "start": window_start, "end": window_end,
+                    "source_problems": problems}
         snapshot = build_snapshot(
             settings,
             transactions,
@@ -104,8 +111,16 @@ def build_dataset(
 
 
 def validate_dataset(
-    snapshot_path: Path, *, min_rows: int, max_null_rate: float, window_start: str, window_end: str
+    snapshot_path: Path,
+    *,
+    min_rows: int,
+    max_null_rate: float,
+    window_start: str,
+    window_end: str,
+    source_problems: list[str] | None = None,
 ) -> dict[str, float]:
+    if source_problems:
+        raise DataValidationError(source_problems)
     frame = pd.read_parquet(snapshot_path)
     return check_snapshot(
         frame, min_rows=min_rows, max_null_rate=max_null_rate, window_start=window_start, window_end=window_end

@@ -76,6 +76,7 @@ def validate_data(
         max_null_rate=max_null_rate,
         window_start=window_start,
         window_end=window_end,
+        source_problems=snapshot.metadata.get("source_problems"),
     )
     for name, value in found.items():
         stats.log_metric(name, value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -181,6 +182,15 @@ def settings_env(settings: Settings) -> dict[str, str]:
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
         env[f"{ENV_PREFIX}{name.upper()}"] = str(value)
+    return env
+
+
+def child_env(settings: Settings | None = None) -> dict[str, str]:
+    """The environment for a child process: this one's without any ``RTML_*`` variable (so nothing
+    leaks in from the caller's shell), plus those that reproduce ``settings`` when given."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    if settings is not None:
+        env.update(settings_env(settings))
     return env
 
 

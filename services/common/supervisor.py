@@ -21,7 +21,7 @@ from typing import IO
 
 from services.common.broker import EmbeddedBroker, port_open
 from services.common.kafka import ensure_topics
-from services.common.settings import Settings, settings_env
+from services.common.settings import Settings, child_env
 from services.common.topology import ServiceSpec
 
 log = logging.getLogger(__name__)
@@ -113,8 +113,7 @@ class Stack:
 
     def _child_env(self) -> dict[str, str]:
         # Children get exactly the supervisor's settings, whatever their source (env, flags, overrides).
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RTML_")}
-        env.update(settings_env(self.settings))
+        env = child_env(self.settings)
         env.setdefault("PYTHONUNBUFFERED", "1")
         return env
 

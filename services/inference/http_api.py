@@ -16,13 +16,15 @@ from datetime import UTC, datetime
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.events import Transaction
 
-from .auth import BearerAuth
+from .auth import BearerAuth, unauthorized
 from .batcher import MicroBatcher
 from .engine import NoModelServed
 from .explanations import explanation
@@ -78,6 +80,17 @@ class ScoringApi:
         self.batcher = batcher
         self.logger = logger
         self.metrics = metrics
+        self.draining = False
+
+    async def drain(self, request: Request) -> Response:
+        """From now on every answer closes its connection (the pod's preStop hook calls this)."""
+        if not self.auth.allows(request.headers.get("authorization")):
+            return unauthorized()
+        if not self.draining:
+            self.draining = True
+            self.metrics.draining.set(1)
+            log.info("draining: every answer now closes its connection")
+        return _json({"draining": True}, 202)
 
     async def _handle(self, request: Request, endpoint: str, batch: bool) -> Response:
         started = time.perf_counter()
@@ -156,6 +169,38 @@ async def _metrics(request: Request) -> Response:
     return await api.metrics_text(request) if api else _json(_STARTING, 503)
 
 
+async def _drain(request: Request) -> Response:
+    api = _api(request)
+    return await api.drain(request) if api else _json(_STARTING, 503)
+
+
+class CloseWhileDraining:
+    """ASGI middleware: once the service drains, each response carries ``Connection: close``.
+
+    A Kubernetes Service balances connections, so a client's kept-alive connection stays on a
+    terminating pod; when the server closes it as idle at SIGTERM, a request written at that
+    instant gets no answer. Answering with ``Connection: close`` during the preStop period makes
+    every active client close its connection after its answer and reconnect, to a ready pod.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        api = getattr(scope["app"].state, "api", None) if scope["type"] == "http" else None
+        if api is None or not api.draining:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_closing(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"connection"]
+                message = {**message, "headers": [*headers, (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, receive, send_closing)
+
+
 async def _openapi(_: Request) -> Response:
     return _json(openapi_document())
 
@@ -169,5 +214,7 @@ def build_app() -> Starlette:
             Route("/predict_batch", _predict_batch, methods=["POST"]),
             Route("/metrics", _metrics, methods=["GET"]),
             Route("/openapi.json", _openapi, methods=["GET"]),
-        ]
+            Route("/admin/drain", _drain, methods=["POST"]),
+        ],
+        middleware=[Middleware(CloseWhileDraining)],
     )

@@ -53,6 +53,9 @@ class InferenceMetrics:
         self.log_send_errors = Counter(
             "rtml_inference_prediction_log_send_errors", "Failed sends to Kafka (the log is buffered again)", registry=r
         )
+        self.draining = Gauge(
+            "rtml_inference_draining", "1 once the service drains: every answer closes its connection", registry=r
+        )
 
     def served(self, version: str, previous: str | None) -> None:
         if previous is not None:

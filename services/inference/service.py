@@ -84,6 +84,9 @@ class FraudScoring:
     def __is_ready__(self) -> bool:
         if self.slot.current is None:
             return False
+        api = api_app.state.api
+        if api is not None and api.draining:  # on its way out: balancers should stop picking it
+            return False
         if time.monotonic() - self._features_ok_at < _READINESS_CACHE_S:
             return True
         try:

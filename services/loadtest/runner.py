@@ -5,11 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -41,6 +44,7 @@ class LocustRun:
     returncode: int
     wall_s: float
     cpu_s: float  # user + system seconds of the Locust process and its children
+    stopped_early: bool = False  # asked to stop (SIGTERM or Ctrl-C) before --run-time was up
 
     @property
     def cores_used(self) -> float:
@@ -78,27 +82,56 @@ def _cpu_seconds(process: psutil.Process) -> float:
     return total
 
 
+class _StopRequest:
+    """SIGTERM (and Ctrl-C) to `rtml loadtest` become one graceful stop of Locust, which then
+    writes its CSV and HTML for the time it ran, so a run can be ended early and still judged."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._request)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+    def _request(self, *_: object) -> None:
+        self.requested = True
+
+
 def run_locust(plan: LoadTestPlan, log_path: Path) -> LocustRun:
-    """Run Locust to completion, its output going to ``log_path``; sample its CPU while it runs."""
+    """Run Locust to completion (or until asked to stop), its output going to ``log_path``;
+    sample its CPU while it runs."""
     env = dict(os.environ)
     # The locustfile imports services.*; make that work from any working directory.
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     started = time.monotonic()
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu_s = 0.0
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(locust_command(plan), cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    stopped_at: float | None = None
+    with log_path.open("wb") as log, _StopRequest() as stop:
+        # Its own session: a terminal's Ctrl-C reaches only us, and we pass on exactly one SIGINT
+        # (a second one would cut Locust's own shutdown, and its report, short).
+        process = subprocess.Popen(locust_command(plan), cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
         watched = psutil.Process(process.pid)
-        try:
-            while process.poll() is None:
-                with contextlib.suppress(psutil.Error):
-                    cpu_s = max(cpu_s, _cpu_seconds(watched))
+        while process.poll() is None:
+            if stop.requested and stopped_at is None:
+                process.send_signal(signal.SIGINT)  # Locust stops its users, writes CSV and HTML, exits
+                stopped_at = time.monotonic()
+            if stopped_at is not None and time.monotonic() - stopped_at > STOP_TIMEOUT_S + 20:
+                process.kill()
+            with contextlib.suppress(psutil.Error):
+                cpu_s = max(cpu_s, _cpu_seconds(watched))
+            try:
                 time.sleep(CPU_SAMPLE_S)
-        except KeyboardInterrupt:
-            process.terminate()
-            process.wait(STOP_TIMEOUT_S + 5)
-            raise
+            except KeyboardInterrupt:
+                stop.requested = True
     # psutil sees the process while it runs; the kernel's account of reaped children adds its last moments.
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     reaped_s = (children_after.ru_utime - children_before.ru_utime) + (children_after.ru_stime - children_before.ru_stime)
-    return LocustRun(process.returncode, time.monotonic() - started, max(cpu_s, reaped_s))
+    return LocustRun(process.returncode, time.monotonic() - started, max(cpu_s, reaped_s), stopped_early=stopped_at is not None)

@@ -3,7 +3,6 @@ scores a simulator table with the champion, refuses bad input; its pipeline and 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from feast.data_source import PushMode
 
 from pipelines.runner import BATCH_COMPILED_PATH, compile_batch_pipeline, run_batch_local
 from services.batch import BatchInputError, score_file
-from services.common.settings import REPO_ROOT, Settings
+from services.common.settings import REPO_ROOT, Settings, child_env
 from services.feature.store import open_store
 from services.features import names as n
 from tests.batch_edge.conftest import Trained, cli
@@ -219,7 +218,7 @@ def test_chart_cronjob_command_scores_a_table_here(trained: Trained, tmp_path: P
     cron = next(o for o in yaml.safe_load_all(rendered["rtml/templates/batch-scoring.yaml"]) if o and o["kind"] == "CronJob")
     (container,) = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
     command = [sys.executable if part_ == "python" else part_ for part_ in container["command"]]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RTML_")}
+    env = child_env()
     env.update(RTML_DATA_DIR=str(trained.settings.data_dir), RTML_KAFKA_BOOTSTRAP=trained.settings.kafka_bootstrap)
     done = subprocess.run([*command, *container["args"]], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
                           timeout=600)

@@ -4,15 +4,16 @@ every stage is checked done (the demo writes demo-summary.json beside its data d
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+from services.common.settings import child_env
+
 
 def run_demo(tmp_path: Path, *flags: str, timeout_s: float) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RTML_")}
+    env = child_env()
     proc = subprocess.run(
         [sys.executable, "-m", "services.cli", "demo", "--fast", *flags, "--data-dir", str(tmp_path / "demo")],
         env=env,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,10 +11,11 @@ from pathlib import Path
 import psutil
 
 from services.common.broker import free_port, port_open
+from services.common.settings import child_env
 
 
 def _env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RTML_")}
+    env = child_env()
     env.update(
         RTML_DATA_DIR=str(data_dir),
         RTML_BROKER_PORT=str(free_port()),

@@ -23,7 +23,7 @@ from kafka import KafkaConsumer, TopicPartition
 from services.common.broker import EmbeddedBroker, free_port
 from services.common.events import ModelEvent, PredictionLog, Topics, decode
 from services.common.kafka import ensure_topics, make_producer
-from services.common.settings import REPO_ROOT, Settings, load_settings
+from services.common.settings import REPO_ROOT, Settings, child_env, load_settings
 from services.feature.store import apply_repo, open_store
 from services.features import names as n
 from services.models.artifacts import save_scorer
@@ -164,7 +164,7 @@ class RunningService:
 
 
 def _env(settings: Settings, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RTML_")}
+    env = child_env()
     env.update({
         "RTML_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
         "RTML_DATA_DIR": str(settings.data_dir),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from services.common.settings import REPO_ROOT
+from services.common.settings import REPO_ROOT, child_env
 from services.loadtest.scenarios import SPIKE_BASE_SHARE
 
 from .conftest import TOKEN, RunningService
@@ -40,7 +39,7 @@ class CliRun:
 
 
 def _env(token: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RTML_")}
+    env = child_env()
     env["RTML_API_TOKEN"] = token
     return env
 

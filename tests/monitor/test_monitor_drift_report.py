@@ -4,7 +4,6 @@ renders in real headless Chromium."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import numpy as np
 from matplotlib import image as mpimg
 
 from services.common.events import ModelEvent, Topics
-from services.common.settings import REPO_ROOT, Settings
+from services.common.settings import REPO_ROOT, Settings, child_env
 from tests.monitor.conftest import api_state, http_get, publish, training_requests, wait_for, wait_ready
 from tests.monitor.traffic import payments, prediction, reference_for, register_version
 
@@ -28,7 +27,7 @@ PROMOTION_RGB = np.array([0xC0, 0x39, 0x2B]) / 255  # report.PROMOTION_COLOUR
 
 
 def _env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RTML_")}
+    env = child_env()
     env.update(
         RTML_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
         RTML_DATA_DIR=str(settings.data_dir),

@@ -1,5 +1,4 @@
-"""Test helpers for the rolling restart: a round-robin TCP balancer in front of inference
-instances, and a bounded async load driver that counts every request's outcome.
+"""Test helper for the rolling restart: a round-robin TCP balancer in front of inference instances.
 
 The balancer behaves like a Kubernetes Service (kube-proxy): it balances *connections*, a
 backend taken out of the endpoints (not ready / terminating) gets no new connections, and
@@ -11,12 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections import Counter
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-
-import httpx
 
 from services.common.broker import free_port
 
@@ -179,79 +175,3 @@ async def _pipe(
         with contextlib.suppress(OSError, RuntimeError):
             if writer.can_write_eof():
                 writer.write_eof()
-
-
-@dataclass
-class LoadReport:
-    sent: int = 0
-    outcomes: Counter[str] = field(default_factory=Counter)  # "200", "503", or the exception's class name
-    errors: list[str] = field(default_factory=list)  # the first few failures, for the assertion message
-
-    @property
-    def failed(self) -> int:
-        return self.sent - self.outcomes["200"]
-
-    def add(self, outcome: str, detail: str) -> None:
-        self.outcomes[outcome] += 1
-        if outcome != "200" and len(self.errors) < 10:
-            self.errors.append(f"{outcome}: {detail}")
-
-
-class LoadDriver:
-    """A bounded, closed-loop load: ``concurrency`` clients each post one request after another
-    until stopped, so never more than ``concurrency`` requests are in flight. Half the clients
-    keep their connection alive across requests (as most HTTP clients do), half open a new
-    connection per request; each half is counted on its own."""
-
-    def __init__(
-        self, url: str, token: str, body: Callable[[int], dict[str, Any]], concurrency: int = 6, think_s: float = 0.05
-    ) -> None:
-        self.url = url
-        self.think_s = think_s
-        self.headers = {"Authorization": f"Bearer {token}"}
-        self.body = body
-        self.concurrency = concurrency
-        self.keepalive = LoadReport()
-        self.per_request = LoadReport()
-        self._stop = threading.Event()
-        self._runner = LoopThread("load")
-        self._done: Any = None
-
-    @property
-    def sent(self) -> int:
-        return self.keepalive.sent + self.per_request.sent
-
-    def start(self) -> LoadDriver:
-        self._done = asyncio.run_coroutine_threadsafe(self._drive(), self._runner.loop)
-        return self
-
-    def stop(self) -> tuple[LoadReport, LoadReport]:
-        self._stop.set()
-        if self._done is not None:
-            self._done.result(120)
-        self._runner.close()
-        return self.keepalive, self.per_request
-
-    async def _drive(self) -> None:
-        pooled = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
-        fresh = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=0)
-        async with (
-            httpx.AsyncClient(base_url=self.url, headers=self.headers, timeout=60, limits=pooled) as keepalive,
-            httpx.AsyncClient(base_url=self.url, headers=self.headers, timeout=60, limits=fresh) as per_request,
-        ):
-            await asyncio.gather(*(
-                self._client(keepalive if worker % 2 else per_request, self.keepalive if worker % 2 else self.per_request, worker)
-                for worker in range(self.concurrency)
-            ))
-
-    async def _client(self, client: httpx.AsyncClient, report: LoadReport, worker: int) -> None:
-        i = worker
-        while not self._stop.is_set():
-            report.sent += 1
-            try:
-                response = await client.post("/predict", json=self.body(i))
-                report.add(str(response.status_code), response.text[:200])
-            except httpx.HTTPError as exc:
-                report.add(type(exc).__name__, str(exc)[:200])
-            i += self.concurrency
-            await asyncio.sleep(self.think_s)  # leaves the two shared cores to the servers starting up

@@ -21,7 +21,7 @@ from inference.conftest import TOKEN, _env, register_model, stop_process, wait_r
 from services.common.broker import EmbeddedBroker, free_port, wait_for_port
 from services.common.events import Topics
 from services.common.kafka import ensure_topics
-from services.common.settings import REPO_ROOT, Settings, load_settings
+from services.common.settings import REPO_ROOT, Settings, child_env, load_settings
 from services.feature.store import apply_repo
 from services.registry import ModelRegistry
 
@@ -175,7 +175,7 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, wait: bool = True, timeout_s: float = 120.0) -> ServiceProcess:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RTML_")}
+        env = child_env()
         env.update({
             "RTML_KAFKA_BOOTSTRAP": self.settings.kafka_bootstrap,
             "RTML_DATA_DIR": str(self.settings.data_dir),

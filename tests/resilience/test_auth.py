@@ -62,6 +62,20 @@ def _scoring_calls() -> list[tuple[str, dict[str, object]]]:
     return list(bodies.items())
 
 
+def test_drain_needs_the_token(scoring: InferenceServer) -> None:
+    """The preStop hook's POST /admin/drain changes how the instance answers: token only."""
+    with httpx.Client(base_url=scoring.url, timeout=30) as client:
+        for authorization in WRONG:
+            response = client.post("/admin/drain", headers=_headers(authorization))
+            assert response.status_code == 401, f"/admin/drain with {authorization!r}: {response.status_code}"
+            assert response.json()["field"] == "Authorization"
+            FIGURES["refused"] += 1
+        # Refused means not draining: answers keep their connection and the instance stays ready.
+        answer = client.post("/predict", json=make_transaction(3, prefix="auth"), headers=_headers(f"Bearer {TOKEN}"))
+        assert answer.status_code == 200 and answer.headers.get("connection") != "close"
+        assert client.get("/readyz").status_code == 200
+
+
 @pytest.mark.parametrize(("path", "body"), _scoring_calls(), ids=lambda v: v if isinstance(v, str) else "")
 def test_scoring_endpoints_need_the_token(scoring: InferenceServer, path: str, body: dict[str, object]) -> None:
     with httpx.Client(base_url=scoring.url, timeout=30) as client:

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from services.common.settings import REPO_ROOT, Settings
+from services.common.settings import REPO_ROOT, Settings, child_env
 
 TOKEN = "training-test-token"
 
@@ -22,7 +22,7 @@ class ServiceProcess:
 
     def __init__(self, settings: Settings, port: int, log_path: Path, **env: str) -> None:
         self.url = f"http://127.0.0.1:{port}"
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("RTML_")}
+        environment = child_env()
         environment.update(
             RTML_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
             RTML_DATA_DIR=str(settings.data_dir),

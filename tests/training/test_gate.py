@@ -13,6 +13,7 @@ from services.common.events import ModelEvent, decode
 from services.common.settings import Settings
 from services.models.artifacts import SklearnScorer, save_scorer
 from services.models.evaluation import evaluate
+from services.models.gate import LATENCY_METRIC
 from services.models.reference import reference_stats
 from services.models.release import Candidate, release
 from services.models.thresholds import choose_thresholds
@@ -40,10 +41,11 @@ def _candidate(tmp: Path, name: str, x: np.ndarray, y: np.ndarray, test: pd.Data
     return Candidate("sklearn", tmp / name, metrics, choose_thresholds(y, scores), reference_stats(x, FEATURES, scores))
 
 
-def _release(settings: Settings, registry: ModelRegistry, cand: Candidate, test: pd.DataFrame, run: str, tmp: Path):
+def _release(settings: Settings, registry: ModelRegistry, cand: Candidate, test: pd.DataFrame, run: str, tmp: Path,
+             latency_budget_ms: float = 1000.0):
     return release(registry=registry, settings=settings, candidates=[cand], test=test, label="is_fraud",
                    features=FEATURES, feature_defaults={}, window=DataWindow(rows=len(test)), margin=0.01,
-                   latency_budget_ms=1000.0, run_id=run, cache_dir=tmp / "cache")
+                   latency_budget_ms=latency_budget_ms, run_id=run, cache_dir=tmp / "cache")
 
 
 def test_worse_challenger_is_refused_and_better_one_promoted_once(
@@ -71,3 +73,22 @@ def test_worse_challenger_is_refused_and_better_one_promoted_once(
     events = [decode(ModelEvent, r.value) for r in model_events(settings, "test-gate")]
     mine = [e for e in events if e.artifact_uri.startswith(settings.registry_uri)]
     assert [(e.event, e.version) for e in mine] == [("promoted", champion.version)]
+
+
+def test_a_good_candidate_over_the_latency_budget_is_refused(
+    training_settings: Settings, data: tuple, tmp_path: Path
+) -> None:
+    test, x, y = data
+    settings = training_settings.model_copy(update={"model_registry_uri": (tmp_path / "registry").as_uri()})
+    registry = ModelRegistry(settings.registry_uri)
+    good = _candidate(tmp_path, "good", x, y, test)
+    measured = good.metrics[LATENCY_METRIC]
+    budget = measured / 100  # the same model a hundred times too slow for it
+    outcome = _release(settings, registry, good, test, "run-slow", tmp_path, latency_budget_ms=budget)
+
+    assert not outcome.decision.promote and not outcome.event_published
+    assert f"every candidate exceeds the {budget:g} ms latency budget" in outcome.decision.reason
+    assert registry.champion("fraud") is None
+    assert len(registry.versions("fraud")) == 1  # recorded with its metrics, not promoted
+    events = [decode(ModelEvent, r.value) for r in model_events(settings, "test-gate-budget")]
+    assert not [e for e in events if e.artifact_uri.startswith(settings.registry_uri)]

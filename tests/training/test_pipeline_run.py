@@ -70,8 +70,9 @@ def _schema_drift(trained: Trained, tmp: Path) -> list[str]:
     [
         (_empty_window, "validate-data", "no labelled transactions in the window 2030-01-01"),
         (_one_class, "validate-data", "labels hold a single class (is_fraud=False for all"),
-        # A source whose columns changed cannot be joined at all: build-dataset checks it as it reads.
-        (_schema_drift, "build-dataset",
+        # A source whose columns changed cannot be joined: build-dataset finds it as it reads (and does
+        # not retry), validate-data fails the run with it.
+        (_schema_drift, "validate-data",
          "transactions: column 'amount' has type object, expected number; transactions: column 'channel' is missing"),
     ],
     ids=["empty-window", "one-class", "schema-drift"],

@@ -83,7 +83,11 @@ spec:
             preStop:
               # Keep serving while the endpoint removal propagates, then SIGTERM drains the rest.
               exec:
+                {{- if $svc.drainOnStop }}
+                command: ["python", "-m", "services.{{ $name }}.drain", "--seconds", "{{ $svc.preStopSleepSeconds }}"]
+                {{- else }}
                 command: ["sleep", "{{ $svc.preStopSleepSeconds }}"]
+                {{- end }}
           resources:
             {{- toYaml $svc.resources | nindent 12 }}
           securityContext:

@@ -61,7 +61,8 @@ def plan_from(args: argparse.Namespace) -> LoadTestPlan:
 
 
 def _table(verdict: Verdict, numbers: RunNumbers, locust: LocustRun, plan: LoadTestPlan) -> Table:
-    table = Table(title=f"{plan.scenario}, {plan.users} users, {plan.run_time_s}s against {plan.host}")
+    ran = f"{locust.wall_s:.0f}s of {plan.run_time_s}s (stopped early)" if locust.stopped_early else f"{plan.run_time_s}s"
+    table = Table(title=f"{plan.scenario}, {plan.users} users, {ran} against {plan.host}")
     table.add_column("check")
     table.add_column("target")
     table.add_column("measured", justify="right")
@@ -90,7 +91,7 @@ def _write_verdict(plan: LoadTestPlan, verdict: Verdict, numbers: RunNumbers, lo
             "malformed_failures": numbers.malformed_failures, "expected_rejections": numbers.expected_rejections,
         },
         "locust": {"cpu_s": locust.cpu_s, "wall_s": locust.wall_s, "cores_used": locust.cores_used,
-                   "machine_cores": psutil.cpu_count() or 1},
+                   "machine_cores": psutil.cpu_count() or 1, "stopped_early": locust.stopped_early},
     }  # fmt: skip
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path
@@ -101,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
     slo = Slo(p99_ms=args.slo_p99_ms, error_rate=args.slo_error_rate)
     plan.report.directory.mkdir(parents=True, exist_ok=True)
     log_path = plan.report.directory / LOG_NAME
-    print(f"loading {plan.host} for {plan.run_time_s}s ({plan.scenario}, {plan.users} users); Locust log: {log_path}", flush=True)
+    print(f"loading {plan.host} for {plan.run_time_s}s ({plan.scenario}, {plan.users} users; SIGTERM or Ctrl-C stops early "
+          f"and judges what ran); Locust log: {log_path}", flush=True)
     locust = run_locust(plan, log_path)
     try:
         numbers = read_numbers(plan.report)
