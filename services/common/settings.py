@@ -76,6 +76,13 @@ class Settings(BaseSettings):
     inference_log_buffer: int = Field(
         50_000, ge=100, description="Prediction logs held in memory while Kafka is unreachable; beyond it the oldest drop"
     )
+    inference_keep_alive_s: int = Field(
+        75,
+        ge=1,
+        description="Seconds an idle client connection stays open. Longer than clients' and proxies' own idle "
+        "timeouts (httpx 5 s, ingress-nginx 60 s), so the client closes first and never reuses a connection "
+        "the server is closing at that instant",
+    )
 
     # --- monitor: drift and live-quality triggers (docs/monitoring.md explains the defaults) ---
     monitor_window: int = Field(2000, ge=50, description="Predictions per model version in the sliding drift window")
