@@ -39,6 +39,9 @@ def build_dataset(
     """Labelled transactions joined point-in-time with FeatureService fraud_scoring, split by time."""
     from pathlib import Path
 
+    from services.common.feast_imports import feast_without_torch
+
+    feast_without_torch()  # this step's process needs Feast, not torch
     from pipelines import steps
 
     store = steps.StoreParams(
