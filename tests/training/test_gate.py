@@ -48,12 +48,17 @@ def _release(settings: Settings, registry: ModelRegistry, cand: Candidate, test:
                    latency_budget_ms=latency_budget_ms, run_id=run, cache_dir=tmp / "cache")
 
 
-def test_worse_challenger_is_refused_and_better_one_promoted_once(
-    training_settings: Settings, data: tuple, tmp_path: Path
-) -> None:
-    test, x, y = data
+@pytest.fixture()
+def own(training_settings: Settings, tmp_path: Path) -> tuple[Settings, ModelRegistry]:
+    """Settings pointing at a registry of this test's own, and that registry."""
     settings = training_settings.model_copy(update={"model_registry_uri": (tmp_path / "registry").as_uri()})
-    registry = ModelRegistry(settings.registry_uri)
+    return settings, ModelRegistry(settings.registry_uri)
+
+
+def test_worse_challenger_is_refused_and_better_one_promoted_once(
+    own: tuple[Settings, ModelRegistry], data: tuple, tmp_path: Path
+) -> None:
+    (settings, registry), (test, x, y) = own, data
     good = _candidate(tmp_path, "good", x, y, test)
     first = _release(settings, registry, good, test, "run-good", tmp_path)
     assert first.decision.promote and first.event_published
@@ -76,11 +81,9 @@ def test_worse_challenger_is_refused_and_better_one_promoted_once(
 
 
 def test_a_good_candidate_over_the_latency_budget_is_refused(
-    training_settings: Settings, data: tuple, tmp_path: Path
+    own: tuple[Settings, ModelRegistry], data: tuple, tmp_path: Path
 ) -> None:
-    test, x, y = data
-    settings = training_settings.model_copy(update={"model_registry_uri": (tmp_path / "registry").as_uri()})
-    registry = ModelRegistry(settings.registry_uri)
+    (settings, registry), (test, x, y) = own, data
     good = _candidate(tmp_path, "good", x, y, test)
     measured = good.metrics[LATENCY_METRIC]
     budget = measured / 100  # the same model a hundred times too slow for it
