@@ -86,18 +86,21 @@ class _StopRequest:
     """SIGTERM (and Ctrl-C) to `rtml loadtest` become one graceful stop of Locust, which then
     writes its CSV and HTML for the time it ran, so a run can be ended early and still judged."""
 
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
     def __init__(self) -> None:
         self.requested = False
-        self._previous: Any = None
+        self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> _StopRequest:
+        # A flag, not KeyboardInterrupt: an exception could leave Locust running in its own session.
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, self._request)
+            self._previous = {sig: signal.signal(sig, self._request) for sig in self.SIGNALS}
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
     def _request(self, *_: object) -> None:
         self.requested = True
@@ -127,10 +130,7 @@ def run_locust(plan: LoadTestPlan, log_path: Path) -> LocustRun:
                 process.kill()
             with contextlib.suppress(psutil.Error):
                 cpu_s = max(cpu_s, _cpu_seconds(watched))
-            try:
-                time.sleep(CPU_SAMPLE_S)
-            except KeyboardInterrupt:
-                stop.requested = True
+            time.sleep(CPU_SAMPLE_S)
     # psutil sees the process while it runs; the kernel's account of reaped children adds its last moments.
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     reaped_s = (children_after.ru_utime - children_before.ru_utime) + (children_after.ru_stime - children_before.ru_stime)

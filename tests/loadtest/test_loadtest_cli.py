@@ -6,8 +6,10 @@ from __future__ import annotations
 import csv
 import json
 import re
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -277,3 +279,31 @@ def test_spike_run_ends_by_itself_at_its_run_time(scenario_runs: dict[str, CliRu
     # Not early; the upper bound only separates "ended by itself" from "ran until killed" (120 s).
     assert SPIKE_RUN_S <= shaped_s < 4 * SPIKE_RUN_S, f"the shape ran {shaped_s:.2f}s"
     assert "Shape test stopping" in log and "--run-time limit reached" not in log
+
+
+def test_ctrl_c_stops_early_and_the_run_is_still_judged(service: RunningService, tmp_path: Path) -> None:
+    """SIGINT to `rtml loadtest` (a terminal's Ctrl-C): Locust stops, writes its report, and the
+    verdict covers the time it ran. (SIGTERM, the same path, is used by the rolling restart test.)"""
+    report = tmp_path / "stopped"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "loadtest", "--host", service.url, "--users", "2", "--spawn-rate", "2",
+         "--run-time", "10m", "--slo-p99-ms", "10000", "--slo-error-rate", "0.05", "--report", str(report)],
+        cwd=REPO_ROOT, env=_env(TOKEN), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        # Locust rewrites its stats CSV every second once it runs: wait for answered requests in it.
+        while "/predict," not in ((report / "locust_stats.csv").read_text() if (report / "locust_stats.csv").exists() else ""):
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    run = CliRun(process.returncode, stdout, stderr, report)
+    verdict = run.verdict()
+    assert run.returncode == 0 and "SLO HELD" in stdout, stdout + stderr
+    assert verdict["locust"]["stopped_early"] is True and verdict["locust"]["wall_s"] < 120
+    assert "(stopped early)" in stdout
+    assert verdict["numbers"]["scoring_requests"] > 0 and (report / "report.html").is_file()
