@@ -52,9 +52,9 @@ def raw_consume_rate(settings: Settings, total: int) -> float:
     return total / elapsed
 
 
-def start_service(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+def start_service(settings: Settings, log: Path, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "RTML_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "RTML_DATA_DIR": str(settings.data_dir),
-           "RTML_FEATURE_PORT": str(settings.feature_port), "RTML_LOG_FORMAT": "console", "RTML_LOG_LEVEL": "WARNING"}
+           "RTML_FEATURE_PORT": str(port), "RTML_LOG_FORMAT": "console", "RTML_LOG_LEVEL": "WARNING"}
     return subprocess.Popen([sys.executable, "-m", "services.feature"], cwd=REPO_ROOT, env=env,
                             stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
@@ -131,7 +131,10 @@ def main() -> None:
     parser.add_argument("--transactions", type=int, default=12_000, help="simulated transactions in the backlog")
     parser.add_argument("--rate", type=float, default=1000.0, help="paced events/s for the freshness phase")
     parser.add_argument("--seconds", type=float, default=30.0, help="length of the freshness phase")
+    parser.add_argument("--instances", type=int, default=1, help="feature service processes sharing the partitions")
     args = parser.parse_args()
+    if args.instances < 1:
+        parser.error(f"--instances must be at least 1, got {args.instances}")
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
         settings = load_settings(kafka_bootstrap=broker.bootstrap, data_dir=Path(tmp) / "data",
                                  feature_port=free_port())
@@ -140,11 +143,12 @@ def main() -> None:
         producer = make_producer(settings)
         total = publish(generate(SimulatorConfig(events=args.transactions, seed=7)), producer)
         ceiling = max(raw_consume_rate(settings, total) for _ in range(2))
-        service = start_service(settings, Path(tmp) / "feature.log")
+        ports = [settings.feature_port, *(free_port() for _ in range(args.instances - 1))]
+        services = [start_service(settings, Path(tmp) / f"feature-{i}.log", port) for i, port in enumerate(ports)]
         try:
             ingest, drained_s = sustained_rate(settings, total)
-            url = f"http://127.0.0.1:{settings.feature_port}/readyz"
-            assert httpx.get(url, timeout=5).status_code == 200
+            for port in ports:
+                assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
             stop = threading.Event()
             sent: list[int] = []
             pacer = threading.Thread(target=lambda: sent.append(live_traffic(producer, args.rate, args.seconds, stop)))
@@ -153,17 +157,19 @@ def main() -> None:
             stop.set()
             pacer.join()
         finally:
-            service.terminate()
-            try:
-                service.wait(30)
-            except subprocess.TimeoutExpired:
-                service.kill()
-                service.wait()
+            for service in services:
+                service.terminate()
+            for service in services:
+                try:
+                    service.wait(30)
+                except subprocess.TimeoutExpired:
+                    service.kill()
+                    service.wait()
             producer.close()
     load = os.getloadavg()[0]
     print(f"backlog: {total} events ({args.transactions} transactions + labels); load average {load:.1f}")
     print(f"raw kafka-python consume (ceiling): {ceiling:,.0f} events/s")
-    print(f"feature service sustained ingestion: {ingest:,.0f} events/s ({ingest / ceiling:.0%} of raw); "
+    print(f"feature service ({args.instances} instance(s)) sustained ingestion: {ingest:,.0f} events/s ({ingest / ceiling:.0%} of raw); "
           f"drained in {drained_s:.1f} s from process start")
     print(f"freshness at {sent[0] / args.seconds:,.0f} events/s paced ({len(fresh)} probes): "
           f"p50 {pct(fresh, 50) * 1000:.0f} ms, p99 {pct(fresh, 99) * 1000:.0f} ms, max {max(fresh) * 1000:.0f} ms")
