@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from pipelines.validation import LABEL, SPLIT, DataValidationError, check_snapshot, source_problems
+from pipelines.validation import LABEL, SPLIT, DataValidationError, check_snapshot
 from services.common.settings import Settings, get_settings, load_settings
 from services.features.request import FEATURE_DEFAULTS, MODEL_FEATURES, request_features_frame
 
@@ -83,21 +83,21 @@ def build_dataset(
         if not transactions_path or not labels_path:
             raise ValueError("transactions_path and labels_path are required unless dataset_version is given")
         transactions, labels = pd.read_parquet(transactions_path), pd.read_parquet(labels_path)
-        # Sources whose schema drifted cannot be joined, and reading them again will not help: the
-        # problems go to validate-data to fail the run there, instead of failing this retried step.
-        problems = source_problems(transactions, labels)
-        if problems:
+        try:
+            snapshot = build_snapshot(
+                settings,
+                transactions,
+                labels,
+                window_start=window_start,
+                window_end=window_end,
+                backfill_first=backfill_features,
+            )
+        except DataValidationError as exc:
+            # Bad data (sources whose schema drifted) is not mended by reading it again: the problems
+            # go to validate-data to fail the run there, instead of failing this retried step.
             pd.DataFrame().to_parquet(out_path, index=False)
             return {"dataset_hash": "", "dataset_uri": "", "rows": 0, "start": window_start, "end": window_end,
-                    "source_problems": problems}
-        snapshot = build_snapshot(
-            settings,
-            transactions,
-            labels,
-            window_start=window_start,
-            window_end=window_end,
-            backfill_first=backfill_features,
-        )
+                    "source_problems": exc.problems}
     snapshot.frame.to_parquet(out_path, index=False)
     times = pd.to_datetime(snapshot.frame["timestamp"], utc=True) if len(snapshot.frame) else pd.Series([], dtype=object)
     return {

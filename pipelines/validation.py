@@ -63,14 +63,11 @@ def schema_problems(frame: pd.DataFrame, schema: dict[str, str], table: str) -> 
     return problems
 
 
-def source_problems(transactions: pd.DataFrame, labels: pd.DataFrame) -> list[str]:
-    """What keeps the raw inputs from having the columns and types the dataset is built from (schema drift)."""
-    return schema_problems(transactions, TRANSACTION_SCHEMA, "transactions") + schema_problems(labels, LABEL_SCHEMA, "labels")
-
-
 def check_source(transactions: pd.DataFrame, labels: pd.DataFrame) -> None:
-    """Raises DataValidationError naming every ``source_problems``."""
-    if problems := source_problems(transactions, labels):
+    """The raw inputs have the columns and types the dataset is built from (catches schema drift)."""
+    problems = schema_problems(transactions, TRANSACTION_SCHEMA, "transactions")
+    problems += schema_problems(labels, LABEL_SCHEMA, "labels")
+    if problems:
         raise DataValidationError(problems)
 
 
