@@ -98,11 +98,7 @@ class ScoringApi:
         try:
             if not self.auth.allows(request.headers.get("authorization")):
                 status = 401
-                return _json(
-                    {"error": "Authorization: a valid bearer token is required", "field": "Authorization"},
-                    401,
-                    {"WWW-Authenticate": "Bearer"},
-                )
+                return unauthorized()
             check_content_type(request.headers.get("content-type"))
             body = await _read_body(request, MAX_BATCH_BODY_BYTES if batch else MAX_SINGLE_BODY_BYTES)
             explain = False

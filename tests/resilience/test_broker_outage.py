@@ -150,9 +150,11 @@ def logs_acknowledged(stack: Stack) -> float:
 
 def kept_on_topic(settings: Settings, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The events of ``events`` that are on rtml.transactions now."""
+    def transaction_id(value: bytes) -> str:
+        return str(json.loads(value)["transaction_id"])
+
     wanted = {e["transaction_id"] for e in events}
-    on_topic = {json.loads(v)["transaction_id"] for v in
-                read_topic(settings, Topics.TRANSACTIONS, wanted, lambda v: json.loads(v)["transaction_id"], timeout_s=10)}
+    on_topic = {transaction_id(v) for v in read_topic(settings, Topics.TRANSACTIONS, wanted, transaction_id, timeout_s=10)}
     return [e for e in events if e["transaction_id"] in on_topic]
 
 
