@@ -2,7 +2,9 @@
 
 One run, one Tansu broker, the real feature service as a subprocess (local Feast store):
 
-1. ceiling: a bare kafka-python consumer reading the whole backlog (no decoding);
+1. ceiling: a bare kafka-python consumer reading the whole backlog (no decoding), and beside it the
+   validation floor: the same consumer validating every event against the contract (what any
+   conforming service must do at least, before state, writes or commits);
 2. sustained ingestion: the service draining the same backlog, rate taken between 10 % and 90 %
    of the committed offsets (startup and the tail excluded);
 3. freshness at a paced rate: live transactions at ``--rate`` events/s while a probe publishes a
@@ -25,9 +27,10 @@ from pathlib import Path
 
 import httpx
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 
 from services.common.broker import EmbeddedBroker, free_port
-from services.common.events import Topics, Transaction, encode
+from services.common.events import Label, Topics, Transaction, decode, encode
 from services.common.kafka import ensure_topics, make_producer
 from services.common.settings import REPO_ROOT, Settings, load_settings
 from services.feature.store import apply_repo, open_store
@@ -36,7 +39,13 @@ from services.simulator import SimulatorConfig, generate, publish
 from tests.feature.conftest import committed_and_end
 
 
-def raw_consume_rate(settings: Settings, total: int) -> float:
+def _validate(records: list[ConsumerRecord]) -> None:
+    for record in records:
+        decode(Transaction if record.topic == Topics.TRANSACTIONS else Label, record.value)
+
+
+def raw_consume_rate(settings: Settings, total: int, validate: bool = False) -> float:
+    """The backlog's consume rate with a bare consumer; ``validate`` decodes each event too."""
     reader = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False,
                            max_poll_records=5000)
     tps = [TopicPartition(t, p) for t in (Topics.TRANSACTIONS, Topics.LABELS)
@@ -46,7 +55,10 @@ def raw_consume_rate(settings: Settings, total: int) -> float:
     started = time.perf_counter()
     seen = 0
     while seen < total:
-        seen += sum(len(r) for r in reader.poll(timeout_ms=500).values())
+        for records in reader.poll(timeout_ms=500).values():
+            seen += len(records)
+            if validate:
+                _validate(records)
     elapsed = time.perf_counter() - started
     reader.close()
     return total / elapsed
@@ -143,6 +155,7 @@ def main() -> None:
         producer = make_producer(settings)
         total = publish(generate(SimulatorConfig(events=args.transactions, seed=7)), producer)
         ceiling = max(raw_consume_rate(settings, total) for _ in range(2))
+        floor = max(raw_consume_rate(settings, total, validate=True) for _ in range(2))
         ports = [settings.feature_port, *(free_port() for _ in range(args.instances - 1))]
         services = [start_service(settings, Path(tmp) / f"feature-{i}.log", port) for i, port in enumerate(ports)]
         try:
@@ -169,6 +182,8 @@ def main() -> None:
     load = os.getloadavg()[0]
     print(f"backlog: {total} events ({args.transactions} transactions + labels); load average {load:.1f}")
     print(f"raw kafka-python consume (ceiling): {ceiling:,.0f} events/s")
+    print(f"validation floor (same consumer, every event decoded and validated): {floor:,.0f} events/s "
+          f"({floor / ceiling:.0%} of raw)")
     print(f"feature service ({args.instances} instance(s)) sustained ingestion: {ingest:,.0f} events/s ({ingest / ceiling:.0%} of raw); "
           f"drained in {drained_s:.1f} s from process start")
     print(f"freshness at {sent[0] / args.seconds:,.0f} events/s paced ({len(fresh)} probes): "
