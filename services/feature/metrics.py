@@ -7,9 +7,11 @@ from prometheus_client import Counter, Gauge, Histogram
 # Contract events only (rtml.transactions, rtml.labels), so its total is the ingest count.
 EVENTS_IN = Counter("rtml_feature_events_total", "Events consumed", ["topic", "outcome"])
 INTERNAL_EVENTS = Counter(
-    "rtml_feature_internal_events_total", "Records consumed from the stages' internal topics", ["topic", "outcome"]
+    "rtml_feature_internal_events_total",
+    "Facts consumed from the stages' internal topics (a dead-lettered record counts once)",
+    ["topic", "outcome"],
 )
-FORWARDED = Counter("rtml_feature_forwarded_total", "Facts a stage published to the next stage", ["stage"])
+FORWARDED = Counter("rtml_feature_forwarded_total", "Records (batches of facts) a stage published to the next stage", ["stage"])
 DLQ_EVENTS = Counter("rtml_feature_dlq_total", "Events sent to rtml.dlq", ["topic", "field"])
 BATCH_SIZE = Histogram(
     "rtml_feature_batch_records",

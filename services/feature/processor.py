@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
@@ -50,6 +51,11 @@ class StageOutput:
     expired: list[Pending] = field(default_factory=list)
 
 
+# What one record did to a stage's state: an outcome per fact it carries (a forwarded record
+# carries many), or no outcome and the reason it must be dead-lettered.
+Applied = tuple[list[Outcome], str]
+
+
 class StageLogic(Protocol):
     """One stage's state and record handling (services/feature/stages.py)."""
 
@@ -60,8 +66,8 @@ class StageLogic(Protocol):
     def reset(self, assigned: set[TopicPartition]) -> None:
         """Start from empty state for a new assignment (a replay follows)."""
 
-    def apply(self, record: ConsumerRecord) -> tuple[Outcome | None, str]:
-        """Update state with one record; (None, reason) when it must be dead-lettered."""
+    def apply(self, record: ConsumerRecord) -> Applied:
+        """Update state with one record; ([], reason) when it must be dead-lettered."""
 
     def take(self) -> StageOutput:
         """After a live batch: what to write and forward; forgets what no future row needs."""
@@ -84,13 +90,18 @@ class BatchProcessor:
     def handle(self, batch: Sequence[ConsumerRecord]) -> None:
         started = time.monotonic()
         dead = 0
+        counts: Counter[tuple[str, str]] = Counter()  # (topic, outcome): one metric update per batch
         for record in batch:
-            outcome, reason = self.logic.apply(record)
-            if outcome is None:
+            outcomes, reason = self.logic.apply(record)
+            if not outcomes:
                 self.dead_letter(record, reason)
                 dead += 1
-            counter = metrics.EVENTS_IN if record.topic in Topics.ALL else metrics.INTERNAL_EVENTS
-            counter.labels(record.topic, outcome.value if outcome else "dlq").inc()
+                counts[record.topic, "dlq"] += 1
+            for outcome in outcomes:
+                counts[record.topic, outcome.value] += 1
+        for (topic, outcome_name), count in counts.items():
+            counter = metrics.EVENTS_IN if topic in Topics.ALL else metrics.INTERNAL_EVENTS
+            counter.labels(topic, outcome_name).inc(count)
         out = self.logic.take()
         for expired in out.expired:
             self.dead_letter_label(expired)
@@ -113,7 +124,7 @@ class BatchProcessor:
         between re-forwards the same facts, which the next stage ignores as duplicates."""
         if not forwards:
             return
-        futures = [self.producer.send(topic, key=key, value=value) for topic, key, value in forwards]
+        futures = [self.producer.send(topic, value=value, partition=p) for topic, p, value in forwards]
         self.producer.flush(timeout=30)
         for future in futures:
             future.get(timeout=30)  # a failed send raises: the batch is redelivered, not committed

@@ -117,9 +117,10 @@ def run(settings: Settings, stop: ShutdownFlag) -> None:
     # so lingering adds no latency; it lets records fill large batches instead of waking the
     # sender thread for each new small one (13 % of the service's samples with the default).
     producer = make_producer(settings, linger_ms=PRODUCER_LINGER_MS, batch_size=PRODUCER_BATCH_BYTES)
+    internal = {topic: counts[topic] for topic in InternalTopics.ALL}
     stages: list[StageLogic] = [
-        UserStage(),
-        LabelStage(counts[Topics.TRANSACTIONS]),
+        UserStage(internal),
+        LabelStage(counts[Topics.TRANSACTIONS], internal),
         MerchantStage(counts[Topics.TRANSACTIONS], counts[Topics.LABELS]),
     ]
     runners = [StageRunner(settings, stage, producer) for stage in stages]

@@ -16,8 +16,8 @@ from kafka.consumer.fetcher import ConsumerRecord
 
 from services.common.events import EventError, InternalTopics, Label, Topics, Transaction, decode
 from services.feature.label_join import LabelJoin
-from services.feature.messages import StageEvent, forward_of_label, forwards_of_transaction
-from services.feature.processor import StageOutput
+from services.feature.messages import FactBatch, forwards_of_labels, forwards_of_transactions
+from services.feature.processor import Applied, StageOutput
 from services.feature.state import MerchantState, Outcome, UserState, Watermarks, batch_lows
 from services.features.aggregate import LATENESS_US, TxnFact
 
@@ -41,7 +41,8 @@ class UserStage:
     group: ClassVar[str] = "rtml-feature"
     topics: ClassVar[tuple[str, ...]] = (Topics.TRANSACTIONS,)
 
-    def __init__(self) -> None:
+    def __init__(self, partitions: dict[str, int]) -> None:
+        self.partitions = partitions  # of the internal topics it forwards to
         self.state = UserState()
         self.accepted: list[tuple[int, TxnFact]] = []
 
@@ -49,22 +50,22 @@ class UserStage:
         self.state = UserState()
         self.accepted = []
 
-    def apply(self, record: ConsumerRecord) -> tuple[Outcome | None, str]:
+    def apply(self, record: ConsumerRecord) -> Applied:
         try:
             fact = TxnFact.of(decode(Transaction, _value(record)))
         except EventError as exc:
-            return None, str(exc)
+            return [], str(exc)
         outcome = self.state.add_transaction(fact, record.partition)
         if outcome is Outcome.TOO_LATE:
-            return None, f"timestamp: older than the user's latest event minus {LATENESS_US // 60_000_000} min"
+            return [], f"timestamp: older than the user's latest event minus {LATENESS_US // 60_000_000} min"
         if outcome is Outcome.NEW:
             self.accepted.append((record.partition, fact))
-        return outcome, ""
+        return [outcome], ""
 
     def take(self) -> StageOutput:
         accepted, self.accepted = self.accepted, []
         lows = batch_lows(self.state.progress, ((p, f.ts_us) for p, f in accepted))
-        forwards = [fw for p, fact in accepted for fw in forwards_of_transaction(fact, p, lows[p])]
+        forwards = forwards_of_transactions(accepted, lows, self.partitions)
         return StageOutput(rows=self.state.take_rows(), forwards=forwards)
 
     def clear(self) -> None:
@@ -80,8 +81,9 @@ class LabelStage:
     group: ClassVar[str] = "rtml-feature-labels"
     topics: ClassVar[tuple[str, ...]] = (Topics.LABELS, InternalTopics.TRANSACTION_MERCHANTS)
 
-    def __init__(self, transaction_partitions: int) -> None:
+    def __init__(self, transaction_partitions: int, partitions: dict[str, int]) -> None:
         self.transaction_partitions = transaction_partitions
+        self.partitions = partitions  # of the internal topics it forwards to
         self.state = LabelJoin()
 
     def reset(self, assigned: set[TopicPartition]) -> None:
@@ -90,23 +92,24 @@ class LabelStage:
             label_partitions=_partitions(assigned, Topics.LABELS),
         )
 
-    def apply(self, record: ConsumerRecord) -> tuple[Outcome | None, str]:
+    def apply(self, record: ConsumerRecord) -> Applied:
         raw = _value(record)
         try:
             if record.topic == Topics.LABELS:
-                return self.state.add_label(decode(Label, raw), record.partition, record.offset, raw), ""
-            event = decode(StageEvent, raw)
+                return [self.state.add_label(decode(Label, raw), record.partition, record.offset, raw)], ""
+            batch = decode(FactBatch, raw)
         except EventError as exc:
-            return None, str(exc)
-        if event.transaction is None:
-            return None, "transaction: missing in a rtml.transaction-merchants record"
-        return self.state.add_transaction(event.transaction, (record.partition, event.partition), event.low_us), ""
+            return [], str(exc)
+        if not batch.transactions:
+            return [], "transactions: missing in a rtml.transaction-merchants record"
+        source = (record.partition, batch.partition)
+        return [self.state.add_transaction(fact, source, batch.low_us) for fact in batch.transactions], ""
 
     def take(self) -> StageOutput:
         labels, lows = self.state.take_labels()
         return StageOutput(
             labels=[fact for _, fact in labels],
-            forwards=[forward_of_label(fact, p, lows[p]) for p, fact in labels],
+            forwards=forwards_of_labels(labels, lows, self.partitions),
             expired=self.state.take_expired_labels(),
         )
 
@@ -133,16 +136,15 @@ class MerchantStage:
             txn_lows=_sources(mine, self.transaction_partitions), label_lows=_sources(mine, self.label_partitions)
         )
 
-    def apply(self, record: ConsumerRecord) -> tuple[Outcome | None, str]:
+    def apply(self, record: ConsumerRecord) -> Applied:
         try:
-            event = decode(StageEvent, _value(record))
+            batch = decode(FactBatch, _value(record))
         except EventError as exc:
-            return None, str(exc)
-        source = (record.partition, event.partition)
-        if event.transaction is not None:
-            return self.state.add_transaction(event.transaction, source, event.low_us), ""
-        assert event.label is not None  # StageEvent carries exactly one fact
-        return self.state.add_label(event.label, source, event.low_us), ""
+            return [], str(exc)
+        source = (record.partition, batch.partition)
+        if batch.transactions:
+            return [self.state.add_transaction(fact, source, batch.low_us) for fact in batch.transactions], ""
+        return [self.state.add_label(fact, source, batch.low_us) for fact in batch.labels], ""
 
     def take(self) -> StageOutput:
         return StageOutput(rows=self.state.take_rows())
