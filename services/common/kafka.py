@@ -18,7 +18,7 @@ from typing import Any
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import CommitFailedError, TopicAlreadyExistsError
+from kafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 
 from services.common.events import InternalTopics, Topics
@@ -172,7 +172,16 @@ class BatchConsumer:
         self.records = 0
 
     def poll_once(self) -> int:
-        polled = self.consumer.poll(timeout_ms=self.poll_timeout_ms)
+        try:
+            polled = self.consumer.poll(timeout_ms=self.poll_timeout_ms)
+        except KafkaError as exc:
+            # kafka-python 3 raises from poll when it cannot reach the group coordinator (broker
+            # down or restarting); the consumer reconnects by itself, so wait and poll again.
+            if not exc.retriable:
+                raise
+            log.warning("broker unreachable; polling again", extra={"error": str(exc)})
+            time.sleep(self.retry_backoff_s)
+            return 0
         batch = [rec for recs in polled.values() for rec in recs]
         if not batch:
             if self.on_idle:
@@ -201,6 +210,13 @@ class BatchConsumer:
             # The group moved on (a batch outlived max_poll_interval, e.g. on a starved CPU): the
             # next poll rejoins and whoever owns the partitions now handles these records again.
             log.warning("commit refused after a rebalance; the batch will be redelivered", extra={"records": len(batch)})
+            return 0
+        except KafkaError as exc:
+            if not exc.retriable:
+                raise
+            # Handled but not committed: the next batch's commit covers these offsets, and a
+            # restart before it redelivers them (handlers are idempotent).
+            log.warning("commit failed, broker unreachable", extra={"records": len(batch), "error": str(exc)})
             return 0
         self.batches += 1
         self.records += len(batch)

@@ -70,6 +70,16 @@ def partition_counts(settings: Settings, timeout_s: float = 30.0) -> dict[str, i
     return counts
 
 
+def build_stages(counts: dict[str, int]) -> list[StageLogic]:
+    """The user, label and merchant stages, given the partition counts of their topics."""
+    internal = {topic: counts[topic] for topic in InternalTopics.ALL}
+    return [
+        UserStage(internal),
+        LabelStage(counts[Topics.TRANSACTIONS], internal),
+        MerchantStage(counts[Topics.TRANSACTIONS], counts[Topics.LABELS]),
+    ]
+
+
 class StageRunner:
     """One stage in its consumer group: rebuild on assignment, then poll → handle → commit."""
 
@@ -117,13 +127,7 @@ def run(settings: Settings, stop: ShutdownFlag) -> None:
     # so lingering adds no latency; it lets records fill large batches instead of waking the
     # sender thread for each new small one (13 % of the service's samples with the default).
     producer = make_producer(settings, linger_ms=PRODUCER_LINGER_MS, batch_size=PRODUCER_BATCH_BYTES)
-    internal = {topic: counts[topic] for topic in InternalTopics.ALL}
-    stages: list[StageLogic] = [
-        UserStage(internal),
-        LabelStage(counts[Topics.TRANSACTIONS], internal),
-        MerchantStage(counts[Topics.TRANSACTIONS], counts[Topics.LABELS]),
-    ]
-    runners = [StageRunner(settings, stage, producer) for stage in stages]
+    runners = [StageRunner(settings, stage, producer) for stage in build_stages(counts)]
     failed: list[str] = []
 
     def guarded(runner: StageRunner) -> None:

@@ -22,8 +22,7 @@ from services.common.events import MAX_EVENT_BYTES, Topics
 from services.common.kafka import ensure_topics, make_producer
 from services.common.settings import Settings, load_settings
 from services.feature.processor import BatchProcessor
-from services.feature.service import partition_counts
-from services.feature.stages import LabelStage, UserStage
+from services.feature.service import build_stages, partition_counts
 from services.feature.store import apply_repo, open_store
 from services.feature.writer import FeatureWriter
 from tests.resilience.conftest import publish_figures, scale
@@ -151,8 +150,9 @@ def harness(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) ->
     producer = make_producer(settings)
     source = _assigned_at_end(settings, [Topics.TRANSACTIONS, Topics.LABELS])
     writer = FeatureWriter(open_store(settings))
-    processors = {Topics.TRANSACTIONS: BatchProcessor(UserStage(), writer, producer),
-                  Topics.LABELS: BatchProcessor(LabelStage(partition_counts(settings)[Topics.TRANSACTIONS]), writer, producer)}
+    user, label, _ = build_stages(partition_counts(settings))
+    processors = {Topics.TRANSACTIONS: BatchProcessor(user, writer, producer),
+                  Topics.LABELS: BatchProcessor(label, writer, producer)}
     for processor in processors.values():
         processor.logic.reset(source.assignment())  # as the rebuilder does on assignment
     dlq = _assigned_at_end(settings, [Topics.DLQ])
