@@ -87,19 +87,14 @@ def forwards_of_transactions(
     def make(source: int, low: int, facts: list[TxnFact]) -> FactBatch:
         return FactBatch(partition=source, low_us=low, transactions=facts)
 
+    routes: tuple[tuple[str, Callable[[TxnFact], str]], ...] = (
+        (InternalTopics.MERCHANT_EVENTS, lambda f: f.merchant_id),
+        (InternalTopics.TRANSACTION_MERCHANTS, lambda f: f.transaction_id),
+    )
     return [
-        *_records(
-            InternalTopics.MERCHANT_EVENTS,
-            _grouped(accepted, lambda f: f.merchant_id, partitions[InternalTopics.MERCHANT_EVENTS]),
-            lows,
-            make,
-        ),
-        *_records(
-            InternalTopics.TRANSACTION_MERCHANTS,
-            _grouped(accepted, lambda f: f.transaction_id, partitions[InternalTopics.TRANSACTION_MERCHANTS]),
-            lows,
-            make,
-        ),
+        forward
+        for topic, key in routes
+        for forward in _records(topic, _grouped(accepted, key, partitions[topic]), lows, make)
     ]
 
 

@@ -10,7 +10,6 @@ generic type inference, 2.7x the cost of the whole write for an 800-row user bat
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +23,7 @@ from feast.types import Array, Bool, Float64, Int64, String
 
 from services.feature.offline import OfflineTable
 from services.features import names as n
-from services.features.aggregate import LabelFact, Row
+from services.features.aggregate import LabelFact, Row, from_us, is_null
 from services.features.definitions import LABEL_VIEW
 
 log = logging.getLogger(__name__)
@@ -64,10 +63,6 @@ _TO_PROTO: dict[object, ToProto] = {
 }
 
 
-def _is_null(value: object) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
 def proto_converters(view: FeatureView) -> dict[str, ToProto]:
     """Per feature of ``view``, its value-to-proto conversion; a dtype without one is refused here,
     at the first write, not turned into a wrong value."""
@@ -95,10 +90,9 @@ def latest_online_rows(
     out: list[OnlineRow] = []
     for key, row in latest.items():
         values = {
-            name: ValueProto() if _is_null(row[name]) else to_proto(row[name]) for name, to_proto in converters.items()
+            name: ValueProto() if is_null(row[name]) else to_proto(row[name]) for name, to_proto in converters.items()
         }
-        stamped_us = row[n.EVENT_TIMESTAMP] + revisions(view, key)
-        event_time = datetime.fromtimestamp(stamped_us // 1_000_000, UTC).replace(microsecond=stamped_us % 1_000_000)
+        event_time = from_us(row[n.EVENT_TIMESTAMP] + revisions(view, key))
         entity = EntityKeyProto(join_keys=[key_name], entity_values=[ValueProto(string_val=key)])
         out.append((entity, values, event_time, created))
     return out

@@ -49,6 +49,11 @@ def from_us(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
 
 
+def is_null(value: object) -> bool:
+    """A feature value that is absent: None, or NaN as pandas and Feast reads give it."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 @dataclass(frozen=True, slots=True)
 class TxnFact:
     """What feature computation needs from one transaction."""

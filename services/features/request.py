@@ -15,6 +15,7 @@ import pandas as pd
 
 from services.common.events import Transaction
 from services.features import names as n
+from services.features.aggregate import is_null
 
 CHANNELS: Final = ("web", "pos", "app")
 # With no history the previous transaction is treated as a month ago: "long quiet".
@@ -58,20 +59,14 @@ MODEL_FEATURES: Final[list[str]] = [*REQUEST_FEATURES, *STORED_MODEL_FEATURES]
 FEATURE_DEFAULTS: Final[dict[str, float]] = {name: 0.0 for name in STORED_MODEL_FEATURES}
 
 
-def _present(value: object) -> bool:
-    if value is None:
-        return False
-    return not (isinstance(value, float) and math.isnan(value))
-
-
 def missing_stored(stored: Mapping[str, object]) -> list[str]:
     """Stored features the model reads that were absent (e.g. a user never seen)."""
     wanted = (*STORED_MODEL_FEATURES, n.USER_LAST_TXN_EPOCH_S, n.USER_COUNTRIES_30D, n.USER_DEVICES_30D)
-    return [name for name in wanted if not _present(stored.get(name))]
+    return [name for name in wanted if is_null(stored.get(name))]
 
 
 def _as_set(value: object) -> set[str] | None:
-    if not _present(value):
+    if is_null(value):
         return None
     return {str(v) for v in value}  # type: ignore[attr-defined]
 
@@ -88,13 +83,13 @@ def request_features(txn: Transaction, stored: Mapping[str, object]) -> dict[str
     last_epoch = stored.get(n.USER_LAST_TXN_EPOCH_S)
     countries = _as_set(stored.get(n.USER_COUNTRIES_30D))
     devices = _as_set(stored.get(n.USER_DEVICES_30D))
-    user_seen = _present(last_epoch)
+    user_seen = not is_null(last_epoch)
     since_prev = (
         max(0.0, _epoch_seconds(txn.timestamp) - float(last_epoch))  # type: ignore[arg-type]
         if user_seen
         else NO_PREVIOUS_TXN_SECONDS
     )
-    ratio = amount / float(user_mean) if _present(user_mean) and float(user_mean) > 0 else 1.0  # type: ignore[arg-type]
+    ratio = amount / float(user_mean) if not is_null(user_mean) and float(user_mean) > 0 else 1.0  # type: ignore[arg-type]
     vector: dict[str, Any] = {
         "txn_amount": amount,
         "txn_amount_log": math.log1p(amount),
@@ -109,11 +104,11 @@ def request_features(txn: Transaction, stored: Mapping[str, object]) -> dict[str
         "txn_hour_of_day": float(txn.timestamp.hour),
         **{f"txn_channel_{c}": 1.0 if txn.channel == c else 0.0 for c in CHANNELS},
         "user_has_history": 1.0 if user_seen else 0.0,
-        "merchant_has_history": 1.0 if _present(stored.get(n.MERCHANT_TXN_COUNT_24H)) else 0.0,
+        "merchant_has_history": 1.0 if not is_null(stored.get(n.MERCHANT_TXN_COUNT_24H)) else 0.0,
     }
     for name in STORED_MODEL_FEATURES:
         value = stored.get(name)
-        vector[name] = float(value) if _present(value) else FEATURE_DEFAULTS[name]  # type: ignore[arg-type]
+        vector[name] = float(value) if not is_null(value) else FEATURE_DEFAULTS[name]  # type: ignore[arg-type]
     return {name: vector[name] for name in MODEL_FEATURES}
 
 
