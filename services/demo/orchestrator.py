@@ -58,6 +58,12 @@ class DemoConfig:
     # few events, since a run takes 2 minutes on a quiet machine and 6 on a busy one (the stream must
     # still hold the post-swap window after that: 740 transactions were left in a run at 8 events/s).
     idle_rate: float = 4.0
+    # Traffic holds while the monitor has read more than this many fewer predictions than were answered.
+    # On a loaded machine the monitor fell minutes behind a 400 events/s stream, so drift was reported
+    # (and the retrain started) only after most of the post-drift stream was spent, and a run ended
+    # 900 requests short of the post-swap window. Holding keeps the stream's shape, not just its length,
+    # the same on any machine: the request comes at the same point of the stream.
+    monitor_lag: int = 1_000
     # After the swap: at least 4,000 requests and 100 frauds (~6,000 requests at 1.5-2 % post-drift
     # fraud), so the paired-bootstrap interval of new minus old PR-AUC on the same requests is about
     # ±0.065: with 60 frauds it was ±0.08, and a loaded CI run (a smaller gain) reached -0.003 .. +0.155.
@@ -294,9 +300,9 @@ class Demo:
             promoted = [e.version for _, e in watcher.promotions() if e.version != first.version]
             return promoted[-1] if promoted else None
 
+        monitor_read: dict[str, float] = {"predictions": 0, "advanced_at": time.monotonic()}
+
         def rate() -> float:
-            if config.drift_at is None:
-                return config.rate
             if (
                 self._drift_injected_at is None
                 and first_drift_txn is not None
@@ -304,6 +310,10 @@ class Demo:
             ):
                 self._drift_injected_at = time.monotonic()
                 self._done("drift injected", f"at transaction {config.drift_at:,} of the stream", started)
+            if driver.stats.requests_ok - monitor_read["predictions"] > config.monitor_lag:
+                return 0.0  # hold until the monitor catches up
+            if config.drift_at is None:
+                return config.rate
             if watcher.monitor_requests() and not new_champion():
                 return config.idle_rate  # a retraining run is under way: keep traffic flowing, spend few events
             return config.rate
@@ -339,6 +349,11 @@ class Demo:
         def check_progress() -> None:
             requests = watcher.monitor_requests()
             state = probes.get_json(f"{monitor_url}/api/state") or {}
+            read = int(state.get("counts", {}).get("predictions", monitor_read["predictions"]))
+            if read > monitor_read["predictions"] or driver.stats.requests_ok <= read:
+                monitor_read.update(predictions=read, advanced_at=time.monotonic())
+            elif time.monotonic() - monitor_read["advanced_at"] > config.stage_timeout_s:
+                failure.append(f"the monitor stopped reading predictions at {read:,} for {config.stage_timeout_s:.0f} s")
             self.status = {
                 "monitor_requests": len(requests),
                 "promotions": len(watcher.promotions()),

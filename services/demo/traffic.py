@@ -28,6 +28,7 @@ class TrafficStats:
     last_version: str = ""
     # (transaction index, version) each time the answering version changed
     version_changes: list[tuple[int, str]] = field(default_factory=list)
+    held_s: float = 0.0  # time the traffic was held (rate 0) rather than sent
 
 
 def _chunks(events: Iterable[SimEvent], size: int) -> Iterator[list[SimEvent]]:
@@ -107,8 +108,13 @@ class TrafficDriver:
                         self.stats.labels += 1
                 if on_progress:
                     on_progress(self.stats)
-                # The rate may change while running (the demo slows down while a model retrains).
+                # The rate may change while running (the demo slows down while a model retrains);
+                # 0 holds the traffic until it is not 0 (the demo waits for the monitor to catch up).
                 current = rate()
+                while current == 0 and not should_stop():
+                    await asyncio.sleep(0.2)
+                    self.stats.held_s += 0.2
+                    current = rate()
                 if current:
                     ahead = len(chunk) / current - (time.monotonic() - chunk_started)
                     if ahead > 0:
@@ -123,5 +129,5 @@ class TrafficDriver:
         on_progress: Callable[[TrafficStats], None] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> TrafficStats:
-        """Score then record ``events``; ``rate()`` is read after every chunk (None = unpaced)."""
+        """Score then record ``events``; ``rate()`` is read after every chunk (None = unpaced, 0 = hold)."""
         return asyncio.run(self._run(events, rate, on_progress, should_stop))

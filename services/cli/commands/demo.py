@@ -88,6 +88,7 @@ def summary_table(result: DemoResult) -> Table:
     table.add_row("dead-lettered events", f"{result.dlq:,}")
     table.add_row("transactions / labels sent live", f"{t.transactions:,} / {t.labels:,}")
     table.add_row("scoring requests served / failed", f"{t.requests_ok:,} / {t.requests_failed:,}")
+    table.add_row("traffic held for the monitor to catch up", f"{t.held_s:.0f} s")
     table.add_row("answers by model version", ", ".join(f"{v}: {n:,}" for v, n in sorted(t.versions.items())))
     for model in result.models:
         metrics = ", ".join(f"{k} {model.metrics[k]:.3f}" for k in ("pr_auc", "roc_auc") if k in model.metrics)
@@ -137,6 +138,7 @@ def summary_json(result: DemoResult, error: str) -> dict[str, Any]:
         "live_labels": t.labels,
         "requests_ok": t.requests_ok,
         "requests_failed": t.requests_failed,
+        "traffic_held_s": round(t.held_s, 1),
         "request_failures": dict(t.failures),
         "answers_by_version": dict(t.versions),
         "models": {m.version: {"kind": m.kind, "stage": m.stage.value, "metrics": m.metrics} for m in result.models},
