@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 import fsspec
 import pandas as pd
-from feast.data_source import PushMode
 
 from pipelines.point_in_time import join_point_in_time
 from pipelines.validation import LABEL, SPLIT, check_source
 from services.common.settings import Settings
 from services.feature.store import apply_repo, open_store
+from services.feature.writer import FeatureWriter
 from services.features import backfill
 from services.features import names as n
 
@@ -90,12 +90,13 @@ def backfill_features(settings: Settings, transactions: pd.DataFrame, labels: pd
     rows = backfill.compute(transactions, labels)
     created = pd.Timestamp.now(tz="UTC")
     written: dict[str, int] = {}
+    writer = FeatureWriter(store)
     for view, frame in rows.rows.items():
         if frame.empty:
             continue
-        # Through the push source, as the streaming writer does: Feast's write_to_offline_store
-        # cannot map the list-typed user features (user_countries_30d, user_devices_30d).
-        store.push(n.VIEW_PUSH_SOURCE[view], frame.assign(**{n.CREATED_TIMESTAMP: created}), to=PushMode.OFFLINE)
+        # The streaming writer's own offline path (a Parquet part per write, the view's schema):
+        # Feast's write_to_offline_store cannot map the list-typed user features.
+        writer.offline(view).append(frame.assign(**{n.CREATED_TIMESTAMP: created}))
         written[view] = len(frame)
     return written
 

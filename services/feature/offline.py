@@ -30,7 +30,7 @@ from typing import Any, Literal
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from feast import FeatureStore, FeatureView, FileSource
+from feast import FeatureView, FileSource
 from feast.infra.offline_stores.dask import DaskOfflineStore, DaskOfflineStoreConfig
 from feast.repo_config import RepoConfig
 from feast.types import from_feast_to_pyarrow_type
@@ -115,10 +115,6 @@ class OfflineTable:
         pq.write_table(table, staging, use_compliant_nested_type=False)
         os.replace(staging, final)
         return final
-
-
-def append_offline(store: FeatureStore, view: str, frame: pd.DataFrame) -> None:
-    OfflineTable.of(store.get_feature_view(view)).append(frame)
 
 
 class ParquetPartsOfflineStoreConfig(DaskOfflineStoreConfig):

@@ -8,29 +8,23 @@ allowed lateness of their user are dropped, duplicates (same transaction_id) cou
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
-from feast import FeatureStore
-from feast.data_source import PushMode
 
-from services.feature.offline import append_offline
 from services.features import aggregate as agg
 from services.features import names as n
 from services.features.aggregate import History, LabelFact, Row, TxnFact
-from services.features.definitions import LABEL_VIEW
 
 TXN_COLUMNS = ("transaction_id", "user_id", "merchant_id", "amount", "country", "device_id", "timestamp")
 
 
 @dataclass
 class Backfill:
-    """Stored rows per view (one per key and event time) plus what online materialisation needs."""
+    """Stored rows per view (one per key and event time) and the label view's rows."""
 
     rows: dict[str, pd.DataFrame]
     labels: pd.DataFrame  # transaction_id, is_fraud, event_timestamp (for the label view)
-    revisions: dict[str, dict[str, int]]  # view -> key -> revisions (online stamp offset)
     dropped_late: int
 
 
@@ -49,12 +43,6 @@ def accepted_transactions(transactions: pd.DataFrame) -> tuple[pd.DataFrame, int
     before = frame.groupby("user_id", sort=False)["ts_us"].transform(lambda s: s.cummax().shift())
     late = before.notna() & (frame["ts_us"] < before - agg.LATENESS_US)
     return frame.loc[~late], int(late.sum())
-
-
-def _revisions(frame: pd.DataFrame, key: str) -> dict[str, int]:
-    before = frame.groupby(key, sort=False)["ts_us"].transform(lambda s: s.cummax().shift())
-    counts = (before.notna() & (frame["ts_us"] <= before)).groupby(frame[key], sort=False).sum()
-    return {str(k): int(v) for k, v in counts.items()}
 
 
 def _facts(frame: pd.DataFrame) -> list[TxnFact]:
@@ -113,9 +101,6 @@ def compute(transactions: pd.DataFrame, labels: pd.DataFrame) -> Backfill:
             ),
         }
     )
-    label_merchants = pd.DataFrame(
-        {"merchant_id": [f.merchant_id for f in label_facts], "ts_us": [f.ts_us for f in label_facts]}
-    )
     return Backfill(
         rows={
             n.USER_VIEW: _frame(n.USER_VIEW, user_rows),
@@ -123,36 +108,5 @@ def compute(transactions: pd.DataFrame, labels: pd.DataFrame) -> Backfill:
             n.MERCHANT_RISK_VIEW: _frame(n.MERCHANT_RISK_VIEW, risk_rows),
         },
         labels=labelled,
-        revisions={
-            n.USER_VIEW: _revisions(accepted, "user_id"),
-            n.MERCHANT_VIEW: _revisions(accepted, "merchant_id"),
-            n.MERCHANT_RISK_VIEW: _revisions(label_merchants, "merchant_id") if len(label_merchants) else {},
-        },
         dropped_late=dropped,
     )
-
-
-def latest_rows(frame: pd.DataFrame, view: str) -> pd.DataFrame:
-    """Each key's newest row: what the online store should hold."""
-    key = n.VIEW_JOIN_KEY[view]
-    return frame.sort_values([key, n.EVENT_TIMESTAMP]).drop_duplicates(key, keep="last").reset_index(drop=True)
-
-
-def write(store: FeatureStore, backfill: Backfill, *, online: bool = True) -> dict[str, int]:
-    """Append every row to the offline store (one write per view); optionally the latest online."""
-    created = pd.Timestamp(datetime.now(UTC))
-    written: dict[str, int] = {}
-    for view, frame in backfill.rows.items():
-        if frame.empty:
-            continue
-        frame = frame.assign(**{n.CREATED_TIMESTAMP: created})
-        append_offline(store, view, frame)
-        if online:
-            latest = latest_rows(frame, view)
-            bump = [backfill.revisions[view].get(str(k), 0) for k in latest[n.VIEW_JOIN_KEY[view]]]
-            latest[n.EVENT_TIMESTAMP] = latest[n.EVENT_TIMESTAMP] + pd.to_timedelta(bump, unit="us")
-            store.push(n.VIEW_PUSH_SOURCE[view], latest, to=PushMode.ONLINE)
-        written[view] = len(frame)
-    if not backfill.labels.empty:
-        append_offline(store, LABEL_VIEW, backfill.labels.assign(**{n.CREATED_TIMESTAMP: created}))
-    return written

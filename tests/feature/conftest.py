@@ -25,7 +25,7 @@ from services.common.settings import REPO_ROOT, Settings, load_settings
 from services.feature.service import GROUPS
 from services.feature.store import open_store
 from services.features import names as n
-from services.features.backfill import Backfill, latest_rows
+from services.features.backfill import Backfill
 
 
 @pytest.fixture(scope="module")
@@ -214,8 +214,9 @@ def normalise(frame: pd.DataFrame) -> list[dict[str, object]]:
 
 def assert_online_equals_backfill(settings: Settings, backfill: Backfill) -> None:
     for view in n.VIEW_FEATURES:
-        expected = latest_rows(backfill.rows[view], view)
         key = n.VIEW_JOIN_KEY[view]
+        # What the online store should hold: each key's newest backfill row.
+        expected = backfill.rows[view].sort_values([key, n.EVENT_TIMESTAMP]).drop_duplicates(key, keep="last")
         expected = expected[[key, *n.VIEW_FEATURES[view]]].sort_values(key).reset_index(drop=True)
         got = online_frame(settings, view, expected[key].tolist())
         assert len(got) == len(expected) > 0
