@@ -1,5 +1,3 @@
-import sys
+from services.cli.main import run
 
-from services.cli.main import main
-
-sys.exit(main())
+run()

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -46,5 +48,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(result or 0)
 
 
+def run(argv: Sequence[str] | None = None) -> NoReturn:
+    """The process entry point: ``main``, the exit handlers, then exit without interpreter teardown.
+
+    Tearing down after pyarrow wrote Parquet sometimes aborts the finished process ("terminate
+    called without an active exception", exit -6: a native worker thread still joinable when the
+    process exits, apache/arrow#34314); seen once in `rtml simulate --parquet` after its output was
+    complete. atexit handlers still run and the streams are flushed, so nothing is lost by skipping it.
+    """
+    code = main(argv)
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -2,6 +2,6 @@
 
 import sys
 
-from services.cli.main import main
+from services.cli.main import run
 
-sys.exit(main(["simulate", *sys.argv[1:]]))
+run(["simulate", *sys.argv[1:]])
