@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.ensemble import HistGradientBoostingClassifier
+from threadpoolctl import threadpool_info
 
 from services.models.artifacts import ArtifactError, SklearnScorer, TorchScorer, load_model, load_scorer, save_scorer
 from services.models.mlp import FraudMLP, MLPArchitecture
@@ -86,3 +88,17 @@ def test_feature_count_must_match_the_record(sample: tuple, tmp_path: Path) -> N
     record = registry.register(_record("sklearn").model_copy(update={"features": ["only_one"]}), tmp_path / "art")
     with pytest.raises(ArtifactError, match="takes 4 features, record lists 1"):
         load_model(registry, record, tmp_path / "cache")
+
+
+def test_sklearn_scorer_predicts_on_one_openmp_thread_in_any_thread(sample: tuple) -> None:
+    """OpenMP's thread count is per thread: the inference service predicts on its scoring thread,
+    not where the model was loaded, and a 2-thread team for one row cost 5x the CPU."""
+    scorer = _sklearn(sample)
+
+    def openmp_threads_after_predict() -> set[int]:
+        scorer.predict_proba(sample[0][:1])
+        return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "openmp"}
+
+    with ThreadPoolExecutor(max_workers=1) as scoring_thread:
+        seen = scoring_thread.submit(openmp_threads_after_predict).result()
+    assert seen == {1}
