@@ -77,7 +77,7 @@ def _limit_openmp_in_this_thread() -> None:
 
     OpenMP's thread count is a per-thread setting: a limit set in the thread that loaded the model
     does not reach the inference service's scoring thread, where a one-row HistGradientBoosting
-    predict then took 6.0 ms of CPU instead of 1.2 ms (docs/benchmarks.md). So it is set once in
+    predict then took 6.0 ms of CPU instead of 1.2 ms (docs/inference.md, "Tail latency"). So it is set once in
     every thread that predicts.
     """
     if getattr(_openmp_limited, "done", False):
