@@ -96,6 +96,8 @@ class DemoResult:
     models: list[ModelVersion] = field(default_factory=list)
     champions: list[str] = field(default_factory=list)
     monitor_requests: int = 0
+    request_ids: list[str] = field(default_factory=list)  # "monitor-<version>-<n>", in the order first seen
+    request_redeliveries: int = 0  # the same request id published again (an ack that timed out)
     request_evidence: list[dict[str, Any]] = field(default_factory=list)
     drift_detected_after_s: float | None = None
     drift_to_champion_s: float | None = None
@@ -459,6 +461,8 @@ class Demo:
         result.champions = [h["version"] for h in registry.history(MODEL_NAME)]
         requests = watcher.monitor_requests()
         result.monitor_requests = len(requests)
+        result.request_ids = [request.request_id for _, request in requests]
+        result.request_redeliveries = watcher.redeliveries()
         result.request_evidence = [request.evidence for _, request in requests]
         if requests and self._drift_injected_at is not None:
             result.drift_detected_after_s = requests[0][0] - self._drift_injected_at

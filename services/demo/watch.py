@@ -14,7 +14,8 @@ from services.common.settings import Settings
 
 @dataclass
 class Seen:
-    requests: list[tuple[float, TrainingRequest]] = field(default_factory=list)  # (monotonic time, event)
+    requests: list[tuple[float, TrainingRequest]] = field(default_factory=list)  # (monotonic time, event), one per id
+    redelivered: int = 0  # request records seen again under an id already seen
     model_events: list[tuple[float, ModelEvent]] = field(default_factory=list)
 
 
@@ -59,7 +60,12 @@ class ControlTopicWatcher:
             if topic == Topics.TRAINING_REQUESTS:
                 request = decode(TrainingRequest, raw)
                 with self.lock:
-                    self.seen.requests.append((now, request))
+                    # Publishing is at-least-once: a request whose ack timed out is sent again with the
+                    # same id. One id is one request, as the training service counts them too.
+                    if any(r.request_id == request.request_id for _, r in self.seen.requests):
+                        self.seen.redelivered += 1
+                    else:
+                        self.seen.requests.append((now, request))
             else:
                 event = decode(ModelEvent, raw)
                 with self.lock:
@@ -70,6 +76,10 @@ class ControlTopicWatcher:
     def monitor_requests(self) -> list[tuple[float, TrainingRequest]]:
         with self.lock:
             return [(t, r) for t, r in self.seen.requests if r.requested_by == "monitor"]
+
+    def redeliveries(self) -> int:
+        with self.lock:
+            return self.seen.redelivered
 
     def promotions(self) -> list[tuple[float, ModelEvent]]:
         with self.lock:

@@ -22,7 +22,8 @@ DEFAULT = DemoConfig(data_dir=Path("unused"))  # --fast keeps the default stream
 def test_demo_closes_the_loop(tmp_path: Path) -> None:
     summary = run_demo(tmp_path, timeout_s=1500)
 
-    assert summary["monitor_requests"] == 1  # one drift episode, one request
+    # One drift episode, one request (a request id published twice is one request).
+    assert summary["monitor_requests"] == 1, (summary["monitor_request_ids"], summary["monitor_request_evidence"])
     assert summary["requests_failed"] == 0 and summary["requests_ok"] > 0
     first, newest = summary["champions"][0], summary["champions"][-1]
     assert newest != first

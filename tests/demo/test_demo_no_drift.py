@@ -22,7 +22,7 @@ def test_demo_without_drift_asks_for_no_retraining(tmp_path: Path) -> None:
     summary = run_demo(tmp_path, "--no-drift", timeout_s=1200)
     assert "no false alarm" in summary["stages"] and "drift detected" not in summary["stages"]
 
-    assert summary["monitor_requests"] == 0
+    assert summary["monitor_requests"] == 0, (summary["monitor_request_ids"], summary["monitor_request_evidence"])
     assert summary["requests_failed"] == 0
     # The whole stream went through: as many transactions as the drift run's stream holds, minus the history.
     assert summary["live_transactions"] == DEFAULT.events - DEFAULT.history

@@ -144,6 +144,8 @@ def summary_json(result: DemoResult, error: str) -> dict[str, Any]:
         "models": {m.version: {"kind": m.kind, "stage": m.stage.value, "metrics": m.metrics} for m in result.models},
         "champions": result.champions,
         "monitor_requests": result.monitor_requests,
+        "monitor_request_ids": result.request_ids,
+        "monitor_request_redeliveries": result.request_redeliveries,
         "monitor_request_evidence": result.request_evidence,
         "drift_detected_after_s": result.drift_detected_after_s,
         "drift_to_champion_s": result.drift_to_champion_s,
