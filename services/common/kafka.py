@@ -62,6 +62,7 @@ def make_consumer(settings: Settings, group_id: str, topics: Sequence[str], **ov
         "max_poll_interval_ms": settings.kafka_max_poll_interval_ms,
         "session_timeout_ms": settings.kafka_session_timeout_ms,
         "heartbeat_interval_ms": max(500, settings.kafka_session_timeout_ms // 5),
+        "fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms,
         "max_poll_records": 2000,
     }
     config.update(overrides)

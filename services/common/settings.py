@@ -56,6 +56,13 @@ class Settings(BaseSettings):
         description="Also the group rebalance timeout kafka-python sends; keep small so joins are fast",
     )
     kafka_session_timeout_ms: int = Field(10_000, ge=1_000)
+    kafka_fetch_max_wait_ms: int = Field(
+        100,
+        ge=0,
+        le=30_000,
+        description="Longest a consumer's fetch waits at the broker for data; Tansu answers a waiting fetch "
+        "only when this expires, so it bounds delivery latency (Apache Kafka answers as soon as data arrives)",
+    )
     kafka_client_id: str = Field("rtml")
 
     # --- service ports and hosts ---

@@ -28,6 +28,7 @@ def _latest_consumer(settings: Settings) -> KafkaConsumer:
         client_id=f"{settings.kafka_client_id}-inference-model-events",
         group_id=None,
         enable_auto_commit=False,
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,  # how late a new event is seen
     )
     partitions = consumer.partitions_for_topic(Topics.MODEL_EVENTS)
     if not partitions:
