@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 from feast import FeatureStore, FeatureView
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import StringList
@@ -23,7 +24,7 @@ from feast.types import Array, Bool, Float64, Int64, String
 
 from services.feature.offline import OfflineTable
 from services.features import names as n
-from services.features.aggregate import LabelFact, Row, from_us, is_null
+from services.features.aggregate import LabelFact, Row, from_us, is_null, to_us
 from services.features.definitions import LABEL_VIEW
 
 log = logging.getLogger(__name__)
@@ -35,19 +36,23 @@ class EmptyWriteError(ValueError):
     """A frame Feast would silently drop (no rows, or a feature that is null everywhere)."""
 
 
-def rows_frame(view: str, rows: Sequence[Row], created: datetime) -> pd.DataFrame:
-    """Rows as the push source's frame; raises EmptyWriteError instead of a silent no-op."""
-    key = n.VIEW_JOIN_KEY[view]
-    columns = [key, *n.VIEW_FEATURES[view], n.EVENT_TIMESTAMP]
-    frame = pd.DataFrame.from_records(list(rows), columns=columns)
-    if frame.empty:
+def rows_table(view: str, rows: Sequence[Row], created: datetime, schema: pa.Schema) -> pa.Table:
+    """Rows as an Arrow table of the view's offline schema, built column by column (a pandas frame
+    in between cost 2-3x the whole part write of a 160-row batch); raises EmptyWriteError instead of
+    a silent no-op."""
+    if not rows:
         raise EmptyWriteError(f"no rows to write to {view}")
-    null_features = [c for c in n.VIEW_FEATURES[view] if frame[c].isna().all()]
+    null_features = [f for f in n.VIEW_FEATURES[view] if all(is_null(row[f]) for row in rows)]
     if null_features:
         raise EmptyWriteError(f"{view}: features {null_features} are null in every row")
-    frame[n.EVENT_TIMESTAMP] = pd.to_datetime(frame[n.EVENT_TIMESTAMP], unit="us", utc=True)
-    frame[n.CREATED_TIMESTAMP] = pd.Timestamp(created)
-    return frame
+    created_us = to_us(created)
+    columns = [
+        [created_us] * len(rows) if name == n.CREATED_TIMESTAMP else [row[name] for row in rows]
+        for name in schema.names
+    ]
+    # from_pandas=True: a NaN (a float feature without a value) is stored as null, as pandas did.
+    arrays = [pa.array(c, type=f.type, from_pandas=True) for c, f in zip(columns, schema, strict=True)]
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 OnlineRow = tuple[EntityKeyProto, dict[str, ValueProto], datetime, datetime | None]
@@ -123,12 +128,12 @@ class FeatureWriter:
         for view, rows in rows_by_view.items():
             if not rows:
                 continue
-            frame = rows_frame(view, rows, created)  # raises on what a push would silently drop
-            self.offline(view).append(frame)
+            table = self.offline(view)
+            table.write(rows_table(view, rows, created, table.schema))  # raises on what a push would drop
             fv, converters = self.view(view)
             online = latest_online_rows(view, rows, converters, revisions, created)
             self.store.provider.online_write_batch(self.store.config, fv, online, progress=None)
-            written += len(frame)
+            written += len(rows)
         if labels:
             self.offline(LABEL_VIEW).append(labels_frame(labels, created))
         return written
