@@ -34,6 +34,16 @@ def _request(request_id: str) -> TrainingRequest:
 
 
 @pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    """This module's own broker, not the session's: the service reads rtml.training-requests and the
+    logged topics from the beginning, so what other tests on the same worker left there would start
+    runs or change the training data (seen in a suite run: another test's monitor request was the
+    run's request id)."""
+    with EmbeddedBroker(log_path=tmp_path_factory.mktemp("training-broker") / "tansu.log") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
 def service_settings(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     settings = load_settings(kafka_bootstrap=broker.bootstrap, data_dir=tmp_path_factory.mktemp("training-svc") / "data")
     ensure_topics(settings)
