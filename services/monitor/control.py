@@ -23,7 +23,7 @@ class ControlReader:
             client_id=f"{settings.kafka_client_id}-monitor-control",
             group_id=None,
             enable_auto_commit=False,
-        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,  # how late a new event is seen
+            fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,  # how late a new event is seen
             auto_offset_reset="earliest",
         )
         deadline = time.monotonic() + timeout_s
