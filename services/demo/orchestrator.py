@@ -26,6 +26,7 @@ from services.common.supervisor import Stack
 from services.common.topology import available_services
 from services.demo import probes
 from services.demo.quality import SwapComparison, VersionQuality, compare_after_swap, per_version, read_predictions
+from services.demo.readable import OnlineWrites
 from services.demo.traffic import TrafficDriver, TrafficStats
 from services.demo.watch import ControlTopicWatcher
 from services.registry import ModelRegistry, ModelVersion
@@ -291,7 +292,13 @@ class Demo:
     ) -> None:
         assert self.settings is not None
         settings = self.settings
-        driver = TrafficDriver(self._url(settings.inference_port), producer, settings.api_token.get_secret_value())
+        online_writes = OnlineWrites(settings)
+        driver = TrafficDriver(
+            self._url(settings.inference_port),
+            producer,
+            settings.api_token.get_secret_value(),
+            online_writes=online_writes,
+        )
         self.traffic = driver.stats
         state: dict[str, Any] = {"swap_seen_at_txn": None, "new_version": None}
         started = time.monotonic()
@@ -355,7 +362,9 @@ class Demo:
             if read > monitor_read["predictions"] or driver.stats.requests_ok <= read:
                 monitor_read.update(predictions=read, advanced_at=time.monotonic())
             elif time.monotonic() - monitor_read["advanced_at"] > config.stage_timeout_s:
-                failure.append(f"the monitor stopped reading predictions at {read:,} for {config.stage_timeout_s:.0f} s")
+                failure.append(
+                    f"the monitor stopped reading predictions at {read:,} for {config.stage_timeout_s:.0f} s"
+                )
             self.status = {
                 "monitor_requests": len(requests),
                 "promotions": len(watcher.promotions()),
@@ -373,11 +382,21 @@ class Demo:
             self.on_update(self)
 
         # The driver runs in its own thread; this one watches and decides, so a failure never dies silently there.
-        thread = threading.Thread(target=driver.run, args=(live, rate, None, should_stop_or_failed), daemon=True)
+        def drive() -> None:
+            try:
+                driver.run(live, rate, None, should_stop_or_failed)
+            except Exception as exc:  # the watching thread raises it as the demo's failure
+                failure.append(f"the traffic driver failed: {type(exc).__name__}: {exc}")
+
+        thread = threading.Thread(target=drive, daemon=True)
         thread.start()
-        while thread.is_alive():
-            thread.join(0.5)
-            check_progress()
+        try:
+            while thread.is_alive():
+                thread.join(0.5)
+                check_progress()
+        finally:
+            if not thread.is_alive():
+                online_writes.close()
         if failure:
             raise DemoFailed(failure[0])
         self._done(

@@ -8,12 +8,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
 
 import httpx
 from kafka import KafkaProducer
+from kafka.producer.future import FutureRecordMetadata
 
 from services.common.events import Topics, Transaction
+from services.demo.readable import OnlineWrites
 from services.simulator import SimEvent
 
 
@@ -29,16 +30,36 @@ class TrafficStats:
     # (transaction index, version) each time the answering version changed
     version_changes: list[tuple[int, str]] = field(default_factory=list)
     held_s: float = 0.0  # time the traffic was held (rate 0) rather than sent
+    # Waits for a user's previous payment to be readable online before scoring the next one.
+    feature_waits: int = 0
+    feature_wait_s: float = 0.0
+    feature_wait_timeouts: int = 0  # scored anyway: the feature service did not write in time
 
 
 def _chunks(events: Iterable[SimEvent], size: int) -> Iterator[list[SimEvent]]:
-    it = iter(events)
-    while chunk := list(islice(it, size)):
+    """Runs of at most ``size`` events holding each user's transaction at most once: a chunk is
+    scored concurrently and recorded after, so a second payment of a user in the same chunk could
+    not see the first."""
+    chunk: list[SimEvent] = []
+    users: set[str] = set()
+    for event in events:
+        repeat = event.topic == Topics.TRANSACTIONS and event.key in users
+        if repeat or len(chunk) >= size:
+            yield chunk
+            chunk, users = [], set()
+        chunk.append(event)
+        if event.topic == Topics.TRANSACTIONS:
+            users.add(event.key)
+    if chunk:
         yield chunk
 
 
 class TrafficDriver:
-    """Scores transactions with bounded concurrency, then publishes them; never raises on a failed request."""
+    """Scores transactions with bounded concurrency, then publishes them; never raises on a failed request.
+
+    With ``online_writes``, a user's transaction is scored only once the user's previous one is
+    written to the online store (services/demo/readable.py): features as a real stream sees them.
+    """
 
     def __init__(
         self,
@@ -47,6 +68,7 @@ class TrafficDriver:
         token: str = "",
         concurrency: int = 16,
         timeout_s: float = 10.0,
+        online_writes: OnlineWrites | None = None,
     ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.url = inference_url.rstrip("/")
@@ -54,7 +76,34 @@ class TrafficDriver:
         self.producer = producer
         self.concurrency = concurrency
         self.timeout_s = timeout_s
+        self.online_writes = online_writes
         self.stats = TrafficStats()
+        # The newest recorded, not yet known written, transaction of each user.
+        self._unwritten: dict[str, FutureRecordMetadata] = {}
+
+    def _await_predecessors(self, chunk: list[SimEvent]) -> None:
+        """Block until the previous transaction of every user in ``chunk`` is readable online."""
+        if self.online_writes is None:
+            return
+        sent = [self._unwritten[e.key] for e in chunk if e.topic == Topics.TRANSACTIONS and e.key in self._unwritten]
+        if not sent:
+            return
+        needed: dict[int, int] = {}
+        for future in sent:
+            meta = future.get(timeout=self.timeout_s)  # the producer sends within its linger
+            needed[meta.partition] = max(needed.get(meta.partition, -1), meta.offset)
+        writes = self.online_writes
+        waits, waited = writes.waits, writes.waited_s
+        if not writes.wait_for(needed):
+            self.stats.feature_wait_timeouts += 1
+        self.stats.feature_waits += writes.waits - waits
+        self.stats.feature_wait_s += writes.waited_s - waited
+        # Forget what is now known written, so the map holds only the last few chunks.
+        for user, future in list(self._unwritten.items()):
+            if future.is_done and future.succeeded():
+                meta = future.value
+                if writes.covers({meta.partition: meta.offset}):
+                    del self._unwritten[user]
 
     async def _score(self, client: httpx.AsyncClient, txn: Transaction) -> None:
         try:
@@ -97,13 +146,16 @@ class TrafficDriver:
                 if should_stop():
                     break
                 chunk_started = time.monotonic()
+                self._await_predecessors(chunk)
                 txns = [e.event for e in chunk if isinstance(e.event, Transaction)]
                 await asyncio.gather(*(bounded(t) for t in txns))
                 # Recorded only after scoring: online features then hold the state *before* each transaction.
                 for event in chunk:
-                    self.producer.send(event.topic, key=event.key.encode(), value=event.event.to_json())
+                    future = self.producer.send(event.topic, key=event.key.encode(), value=event.event.to_json())
                     if event.topic == Topics.TRANSACTIONS:
                         self.stats.transactions += 1
+                        if self.online_writes is not None:
+                            self._unwritten[event.key] = future
                     else:
                         self.stats.labels += 1
                 if on_progress:

@@ -31,7 +31,9 @@ def register(sub: Any) -> None:
     parser.add_argument("--rate", type=positive_float, help="events/s of live traffic (400)")
     parser.add_argument("--seed", type=non_negative_int, default=7)
     parser.add_argument("--users", type=positive_int, help="simulated users (800)")
-    parser.add_argument("--fast", action="store_true", help="shorter training: the MLP stops after 8 epochs (tests, CI)")
+    parser.add_argument(
+        "--fast", action="store_true", help="shorter training: the MLP stops after 8 epochs (tests, CI)"
+    )
     parser.add_argument("--data-dir", type=Path, help="where the demo keeps its data (default: $RTML_DATA_DIR/demo)")
     parser.set_defaults(handler=run)
 
@@ -139,6 +141,9 @@ def summary_json(result: DemoResult, error: str) -> dict[str, Any]:
         "requests_ok": t.requests_ok,
         "requests_failed": t.requests_failed,
         "traffic_held_s": round(t.held_s, 1),
+        "feature_waits": t.feature_waits,
+        "feature_wait_s": round(t.feature_wait_s, 1),
+        "feature_wait_timeouts": t.feature_wait_timeouts,
         "request_failures": dict(t.failures),
         "answers_by_version": dict(t.versions),
         "models": {m.version: {"kind": m.kind, "stage": m.stage.value, "metrics": m.metrics} for m in result.models},
