@@ -147,6 +147,9 @@ def demo_settings(config: DemoConfig) -> Settings:
         # Longer than any retraining run, however busy the machine: one drift episode, one request.
         monitor_cooldown_s=1800.0,
         training_cooldown_s=0.0,
+        # The traffic waits for each user's previous payment to be written online (readable.py); an
+        # idle fetch on Tansu returns only when its wait expires, so that wait is the waits' floor.
+        kafka_fetch_max_wait_ms=100,
         training_mlp_max_epochs=config.mlp_max_epochs,
     )
 

@@ -106,7 +106,9 @@ class RunExecutor:
                     os.killpg(child.pid, signal.SIGTERM)
 
     # ---- cluster: Kubeflow Pipelines API -------------------------------------------
-    def _cluster(self, record: RunRecord, arguments: dict[str, Any], client: Any = None) -> tuple[RunRecord, dict[str, Any]]:
+    def _cluster(
+        self, record: RunRecord, arguments: dict[str, Any], client: Any = None
+    ) -> tuple[RunRecord, dict[str, Any]]:
         import kfp
 
         from pipelines.runner import submit

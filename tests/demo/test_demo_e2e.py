@@ -40,3 +40,5 @@ def test_demo_closes_the_loop(tmp_path: Path) -> None:
     assert swap["pr_auc_gain_ci"][0] > 0, swap
     # Every stream event the demo sent reached the feature service, and none was dead-lettered.
     assert summary["events_ingested"] > 0 and summary["dlq"] == 0
+    # Users' repeat payments waited for their predecessor to be written online, and it always was in time.
+    assert summary["feature_waits"] > 0 and summary["feature_wait_timeouts"] == 0

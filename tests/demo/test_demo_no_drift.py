@@ -29,3 +29,4 @@ def test_demo_without_drift_asks_for_no_retraining(tmp_path: Path) -> None:
     assert summary["requests_ok"] == summary["live_transactions"]
     assert len(summary["champions"]) == 1 and list(summary["answers_by_version"]) == summary["champions"]
     assert summary["events_ingested"] > 0 and summary["dlq"] == 0
+    assert summary["feature_waits"] > 0 and summary["feature_wait_timeouts"] == 0
