@@ -70,15 +70,11 @@ def read_transactions(path: str, s3_endpoint: str = "") -> pd.DataFrame:
         raise BatchInputError(f"--input {path}: not a readable Parquet file ({exc})") from None
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
-        raise BatchInputError(
-            f"--input {path}: missing columns {missing}; a Transaction needs {list(REQUIRED_COLUMNS)}"
-        )
+        raise BatchInputError(f"--input {path}: missing columns {missing}; a Transaction needs {list(REQUIRED_COLUMNS)}")
     if "device_id" not in frame.columns:
         frame["device_id"] = None
     if frame["transaction_id"].isna().any():
-        raise BatchInputError(
-            f"--input {path}: transaction_id is null in {int(frame['transaction_id'].isna().sum())} rows"
-        )
+        raise BatchInputError(f"--input {path}: transaction_id is null in {int(frame['transaction_id'].isna().sum())} rows")
     duplicated = frame["transaction_id"][frame["transaction_id"].duplicated()]
     if len(duplicated):
         raise BatchInputError(f"--input {path}: transaction_id {duplicated.iloc[0]!r} appears more than once")
@@ -125,10 +121,8 @@ def model_matrix(record: ModelVersion, vectors: pd.DataFrame, missing: list[list
             for row in missing:
                 row.append(name)
         columns[name] = column
-    return (
-        np.column_stack([columns[name] for name in record.features]).astype(np.float32)
-        if len(vectors)
-        else (np.zeros((0, len(record.features)), dtype=np.float32))
+    return np.column_stack([columns[name] for name in record.features]).astype(np.float32) if len(vectors) else (
+        np.zeros((0, len(record.features)), dtype=np.float32)
     )
 
 

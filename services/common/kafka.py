@@ -210,9 +210,7 @@ class BatchConsumer:
         except CommitFailedError:
             # The group moved on (a batch outlived max_poll_interval, e.g. on a starved CPU): the
             # next poll rejoins and whoever owns the partitions now handles these records again.
-            log.warning(
-                "commit refused after a rebalance; the batch will be redelivered", extra={"records": len(batch)}
-            )
+            log.warning("commit refused after a rebalance; the batch will be redelivered", extra={"records": len(batch)})
             return 0
         except KafkaError as exc:
             if not exc.retriable:

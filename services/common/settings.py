@@ -40,8 +40,7 @@ class Settings(BaseSettings):
     )
     kfp_host: str = Field("", description="Kubeflow Pipelines API URL; empty means the local kfp runner")
     feast_data_uri: str = Field(
-        "",
-        description="Where Feast keeps offline Parquet and its registry: a path or s3:// URI; empty = <data_dir>/feast",
+        "", description="Where Feast keeps offline Parquet and its registry: a path or s3:// URI; empty = <data_dir>/feast"
     )
     training_image: str = Field(
         "rtml-training:latest", description="Container image the Kubeflow pipeline components run in"
@@ -77,18 +76,13 @@ class Settings(BaseSettings):
 
     # --- inference ---
     inference_max_batch: int = Field(
-        64,
-        ge=1,
-        le=1000,
-        description="Most transactions scored in one feature read and model call; 1 disables batching",
+        64, ge=1, le=1000, description="Most transactions scored in one feature read and model call; 1 disables batching"
     )
     inference_registry_poll_s: float = Field(
         10.0, gt=0, description="Seconds between checks of the registry's champion (fallback for missed model events)"
     )
     inference_log_buffer: int = Field(
-        50_000,
-        ge=100,
-        description="Prediction logs held in memory while Kafka is unreachable; beyond it the oldest drop",
+        50_000, ge=100, description="Prediction logs held in memory while Kafka is unreachable; beyond it the oldest drop"
     )
     inference_keep_alive_s: int = Field(
         75,
@@ -107,16 +101,11 @@ class Settings(BaseSettings):
         description="Comma-separated inputs whose PSI may trigger retraining ('score' = the model output); "
         "every feature's PSI is still measured and reported",
     )
-    monitor_quality_window: int = Field(
-        5000, ge=50, description="Labelled predictions per model version in the quality window"
-    )
+    monitor_quality_window: int = Field(5000, ge=50, description="Labelled predictions per model version in the quality window")
     monitor_min_labels: int = Field(500, ge=10, description="Labelled predictions before quality may alarm")
     monitor_min_positives: int = Field(20, ge=1, description="Fraud labels in the window before quality may alarm")
     monitor_min_recall: float = Field(
-        0.5,
-        ge=0,
-        le=1,
-        description="Live recall (at the model's decision) below this alarms, whatever the version's test metrics",
+        0.5, ge=0, le=1, description="Live recall (at the model's decision) below this alarms, whatever the version's test metrics"
     )
     monitor_min_pr_auc: float = Field(
         0.3, ge=0, le=1, description="Live PR-AUC below this alarms, whatever the version's test metrics"
@@ -135,29 +124,19 @@ class Settings(BaseSettings):
         description="Live recall below this share of the serving version's test recall at 1 % false positives "
         "(registry metrics) alarms; 0 = absolute floor only",
     )
-    monitor_cooldown_s: float = Field(
-        1800.0, ge=0, description="Seconds before the same model version may be reported again"
-    )
+    monitor_cooldown_s: float = Field(1800.0, ge=0, description="Seconds before the same model version may be reported again")
     monitor_label_ttl_h: float = Field(264.0, gt=0, description="Event-time hours a prediction waits for its label")
-    monitor_max_pending: int = Field(
-        200_000, ge=100, description="Predictions (and early labels) held for the label join"
-    )
+    monitor_max_pending: int = Field(200_000, ge=100, description="Predictions (and early labels) held for the label join")
 
     # --- training service (docs/training.md "Training service") ---
     training_cooldown_s: float = Field(
-        1800.0,
-        ge=0,
-        description="Seconds after a run was accepted before another rtml.training-requests request may start one",
+        1800.0, ge=0, description="Seconds after a run was accepted before another rtml.training-requests request may start one"
     )
     training_window_hours: float = Field(
-        0.0,
-        ge=0,
-        description="Train on labelled transactions of the newest N hours of event time; 0 = everything logged",
+        0.0, ge=0, description="Train on labelled transactions of the newest N hours of event time; 0 = everything logged"
     )
     training_min_rows: int = Field(1000, ge=1, description="Pipeline min_rows: labelled rows a run needs")
-    training_mlp_max_epochs: int = Field(
-        30, ge=1, description="Pipeline mlp_max_epochs (early stopping may end sooner)"
-    )
+    training_mlp_max_epochs: int = Field(30, ge=1, description="Pipeline mlp_max_epochs (early stopping may end sooner)")
     training_margin: float = Field(0.005, ge=0, description="Pipeline margin: PR-AUC a challenger must gain")
     training_experiment: str = Field("rtml", min_length=1, description="Kubeflow experiment runs are submitted to")
     training_snapshot_uri: str = Field(

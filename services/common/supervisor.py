@@ -177,9 +177,7 @@ class Stack:
         if self.broker and self.broker.process and self.broker.process.poll() is not None and not self._stopping:
             # The embedded broker keeps nothing in memory across a restart: recreate it and its topics;
             # the services reconnect on their own (tests/resilience/test_broker_outage.py).
-            self._emit(
-                "rtml", f"broker exited with code {self.broker.process.returncode}; restarting it (its data is lost)"
-            )
+            self._emit("rtml", f"broker exited with code {self.broker.process.returncode}; restarting it (its data is lost)")
             self.broker.process = None
             self.broker.start()
             ensure_topics(self.settings)

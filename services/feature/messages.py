@@ -68,17 +68,12 @@ def _grouped(
 
 
 def _records(
-    topic: str,
-    groups: dict[tuple[int, int], list[T]],
-    lows: dict[int, int],
-    make: Callable[[int, int, list[T]], FactBatch],
+    topic: str, groups: dict[tuple[int, int], list[T]], lows: dict[int, int], make: Callable[[int, int, list[T]], FactBatch]
 ) -> list[Forward]:
     out: list[Forward] = []
     for (target, source), facts in groups.items():
         for start in range(0, len(facts), MAX_FACTS_PER_RECORD):
-            out.append(
-                (topic, target, make(source, lows[source], facts[start : start + MAX_FACTS_PER_RECORD]).to_json())
-            )
+            out.append((topic, target, make(source, lows[source], facts[start : start + MAX_FACTS_PER_RECORD]).to_json()))
     return out
 
 

@@ -11,9 +11,7 @@ INTERNAL_EVENTS = Counter(
     "Facts consumed from the stages' internal topics (a dead-lettered record counts once)",
     ["topic", "outcome"],
 )
-FORWARDED = Counter(
-    "rtml_feature_forwarded_total", "Records (batches of facts) a stage published to the next stage", ["stage"]
-)
+FORWARDED = Counter("rtml_feature_forwarded_total", "Records (batches of facts) a stage published to the next stage", ["stage"])
 DLQ_EVENTS = Counter("rtml_feature_dlq_total", "Events sent to rtml.dlq", ["topic", "field"])
 BATCH_SIZE = Histogram(
     "rtml_feature_batch_records",

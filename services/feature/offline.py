@@ -127,7 +127,9 @@ class ParquetPartsOfflineStore(DaskOfflineStore):
     """Feast's file (dask) offline store whose writes add a part file instead of rewriting the table."""
 
     @staticmethod
-    def offline_write_batch(config: RepoConfig, feature_view: FeatureView, table: pa.Table, progress: Any) -> None:
+    def offline_write_batch(
+        config: RepoConfig, feature_view: FeatureView, table: pa.Table, progress: Any
+    ) -> None:
         OfflineTable.of(feature_view).write(table)
         if progress:
             progress(table.num_rows)

@@ -133,19 +133,8 @@ class BatchProcessor:
     def dead_letter_label(self, expired: Pending) -> None:
         """A label whose transaction never arrived (within PENDING_LABEL_WAIT_US of event time)."""
         source = ConsumerRecord(
-            Topics.LABELS,
-            expired.partition,
-            -1,
-            expired.offset,
-            0,
-            0,
-            expired.label.transaction_id.encode(),
-            expired.value,
-            [],
-            None,
-            -1,
-            -1,
-            -1,
+            Topics.LABELS, expired.partition, -1, expired.offset, 0, 0,
+            expired.label.transaction_id.encode(), expired.value, [], None, -1, -1, -1,
         )
         wait_min = PENDING_LABEL_WAIT_US // 60_000_000
         self.dead_letter(source, f"transaction_id: no transaction with this id within {wait_min} min after the label")

@@ -92,12 +92,8 @@ class StageRunner:
         # The range assignor (the default's first choice, pinned here) gives a member the same
         # partition numbers of every topic it subscribes to: the label join's co-partitioning.
         self.consumer = make_consumer(
-            settings,
-            logic.group,
-            logic.topics,
-            max_poll_records=MAX_BATCH,
-            max_partition_fetch_bytes=4 * 1024 * 1024,
-            partition_assignment_strategy=(RangePartitionAssignor,),
+            settings, logic.group, logic.topics, max_poll_records=MAX_BATCH,
+            max_partition_fetch_bytes=4 * 1024 * 1024, partition_assignment_strategy=(RangePartitionAssignor,),
         )
         self.consumer.subscribe(list(logic.topics), listener=self.rebuilder)
         self.rebuilder.group_consumer = self.consumer
@@ -109,11 +105,8 @@ class StageRunner:
 
     def run(self, stop: ShutdownFlag) -> None:
         BatchConsumer(
-            self.consumer,
-            self.handle,
-            on_idle=self.rebuilder.rebuild_if_needed,
-            accumulate_ms=ACCUMULATE_MS,
-            max_batch=MAX_BATCH,
+            self.consumer, self.handle, on_idle=self.rebuilder.rebuild_if_needed,
+            accumulate_ms=ACCUMULATE_MS, max_batch=MAX_BATCH,
         ).run(stop)
 
 

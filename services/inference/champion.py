@@ -24,9 +24,7 @@ class ChampionSlot:
     on the model they started with; swapping is a single reference assignment.
     """
 
-    def __init__(
-        self, registry: ModelRegistry, cache_dir: Path, metrics: InferenceMetrics, name: str = MODEL_NAME
-    ) -> None:
+    def __init__(self, registry: ModelRegistry, cache_dir: Path, metrics: InferenceMetrics, name: str = MODEL_NAME) -> None:
         self.registry = registry
         self.cache_dir = cache_dir
         self.metrics = metrics
@@ -51,12 +49,8 @@ class ChampionSlot:
                 self.metrics.model_rejections.labels(version).inc()
                 log.error(
                     "model refused; the current model keeps serving",
-                    extra={
-                        "model": self.name,
-                        "version": version,
-                        "reason": self.rejected[version],
-                        "serving": self.current.version if self.current else None,
-                    },
+                    extra={"model": self.name, "version": version, "reason": self.rejected[version],
+                           "serving": self.current.version if self.current else None},
                 )
                 return False
             previous = self.current

@@ -74,11 +74,7 @@ class ScoringApi:
     """Request handling: auth, parsing, batching, answering, logging."""
 
     def __init__(
-        self,
-        auth: BearerAuth,
-        batcher: MicroBatcher[Transaction, Scored],
-        logger: PredictionLogger,
-        metrics: InferenceMetrics,
+        self, auth: BearerAuth, batcher: MicroBatcher[Transaction, Scored], logger: PredictionLogger, metrics: InferenceMetrics
     ) -> None:
         self.auth = auth
         self.batcher = batcher

@@ -22,10 +22,7 @@ class InferenceMetrics:
             registry=r,
         )
         self.requests = Counter(
-            "rtml_inference_requests",
-            "Answered requests by endpoint and HTTP status",
-            ["endpoint", "status"],
-            registry=r,
+            "rtml_inference_requests", "Answered requests by endpoint and HTTP status", ["endpoint", "status"], registry=r
         )
         self.batch_size = Histogram(
             "rtml_inference_batch_size",
@@ -34,35 +31,22 @@ class InferenceMetrics:
             registry=r,
         )
         self.feature_misses = Counter(
-            "rtml_inference_feature_misses",
-            "Stored features absent and defaulted, per feature",
-            ["feature"],
-            registry=r,
+            "rtml_inference_feature_misses", "Stored features absent and defaulted, per feature", ["feature"], registry=r
         )
         self.decisions = Counter(
-            "rtml_inference_decisions",
-            "Decisions answered, per decision and model version",
-            ["decision", "model_version"],
-            registry=r,
+            "rtml_inference_decisions", "Decisions answered, per decision and model version", ["decision", "model_version"], registry=r
         )
         self.model_info = Gauge(
             "rtml_inference_model_info", "1 for the model version currently served", ["model_version"], registry=r
         )
-        self.model_swaps = Counter(
-            "rtml_inference_model_swaps", "Models switched to after load and warm-up", registry=r
-        )
+        self.model_swaps = Counter("rtml_inference_model_swaps", "Models switched to after load and warm-up", registry=r)
         self.model_rejections = Counter(
-            "rtml_inference_model_rejections",
-            "Candidate models refused (load or warm-up failed)",
-            ["model_version"],
-            registry=r,
+            "rtml_inference_model_rejections", "Candidate models refused (load or warm-up failed)", ["model_version"], registry=r
         )
         self.log_buffered = Gauge(
             "rtml_inference_prediction_log_buffered", "Prediction logs waiting to be sent to Kafka", registry=r
         )
-        self.log_sent = Counter(
-            "rtml_inference_prediction_log_sent", "Prediction logs acknowledged by Kafka", registry=r
-        )
+        self.log_sent = Counter("rtml_inference_prediction_log_sent", "Prediction logs acknowledged by Kafka", registry=r)
         self.log_dropped = Counter(
             "rtml_inference_prediction_log_dropped", "Prediction logs dropped because the buffer was full", registry=r
         )

@@ -106,10 +106,7 @@ class PredictionLogger:
             # Short blocking: while Kafka is away, logs wait in our buffer, not in a stuck send().
             return make_producer(self.settings, max_block_ms=2_000)
         except Exception as exc:
-            log.warning(
-                "prediction log producer cannot connect; buffering",
-                extra={"reason": str(exc), "buffered": self.buffered},
-            )
+            log.warning("prediction log producer cannot connect; buffering", extra={"reason": str(exc), "buffered": self.buffered})
             return None
 
     def _send(self, producer: KafkaProducer, entry: PendingLog) -> None:

@@ -110,9 +110,7 @@ def parse_batch(body: bytes) -> list[Transaction]:
     if not items:
         raise RequestError(422, "transactions", "must hold at least one transaction")
     if len(items) > MAX_BATCH_TRANSACTIONS:
-        raise RequestError(
-            422, "transactions", f"{len(items)} transactions exceeds the limit of {MAX_BATCH_TRANSACTIONS}"
-        )
+        raise RequestError(422, "transactions", f"{len(items)} transactions exceeds the limit of {MAX_BATCH_TRANSACTIONS}")
     parsed = []
     for i, item in enumerate(items):
         try:

@@ -71,9 +71,7 @@ def model_vector(model: LoadedModel, txn: Transaction, stored: StoredRow) -> tup
 
 def score_batch(model: LoadedModel, transactions: Sequence[Transaction], stored: Sequence[StoredRow]) -> list[Scored]:
     vectors = [model_vector(model, txn, row) for txn, row in zip(transactions, stored, strict=True)]
-    matrix = np.array([list(v.values()) for v, _ in vectors], dtype=np.float32).reshape(
-        len(vectors), len(model.record.features)
-    )
+    matrix = np.array([list(v.values()) for v, _ in vectors], dtype=np.float32).reshape(len(vectors), len(model.record.features))
     probabilities = np.asarray(model.scorer.predict_proba(matrix), dtype=np.float64).reshape(-1)
     if probabilities.shape[0] != len(vectors):
         raise ScoringError(f"model {model.version} returned {probabilities.shape[0]} values for {len(vectors)} rows")

@@ -68,9 +68,7 @@ class FraudScoring:
         self.prediction_log = PredictionLogger(self.settings, self.metrics, self.settings.inference_log_buffer).start()
         engine = ScoringEngine(self.features, self.slot, self.metrics)
         self.batcher: MicroBatcher = MicroBatcher(engine.score, self.settings.inference_max_batch)
-        api_app.state.api = ScoringApi(
-            BearerAuth(self.settings.api_token), self.batcher, self.prediction_log, self.metrics
-        )
+        api_app.state.api = ScoringApi(BearerAuth(self.settings.api_token), self.batcher, self.prediction_log, self.metrics)
         self._features_ok_at = 0.0
         # Last: everything built so far lives as long as the process (docs/inference.md, "Tail latency").
         freeze_startup_heap()
@@ -106,3 +104,4 @@ class FraudScoring:
         self.watcher.stop()
         self.prediction_log.stop()
         logging.getLogger(__name__).info("inference service stopped")
+

@@ -119,9 +119,8 @@ def run_locust(plan: LoadTestPlan, log_path: Path) -> LocustRun:
     with log_path.open("wb") as log, _StopRequest() as stop:
         # Its own session: a terminal's Ctrl-C reaches only us, and we pass on exactly one SIGINT
         # (a second one would cut Locust's own shutdown, and its report, short).
-        process = subprocess.Popen(
-            locust_command(plan), cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        process = subprocess.Popen(locust_command(plan), cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
         watched = psutil.Process(process.pid)
         while process.poll() is None:
             if stop.requested and stopped_at is None:
@@ -134,9 +133,5 @@ def run_locust(plan: LoadTestPlan, log_path: Path) -> LocustRun:
             time.sleep(CPU_SAMPLE_S)
     # psutil sees the process while it runs; the kernel's account of reaped children adds its last moments.
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    reaped_s = (children_after.ru_utime - children_before.ru_utime) + (
-        children_after.ru_stime - children_before.ru_stime
-    )
-    return LocustRun(
-        process.returncode, time.monotonic() - started, max(cpu_s, reaped_s), stopped_early=stopped_at is not None
-    )
+    reaped_s = (children_after.ru_utime - children_before.ru_utime) + (children_after.ru_stime - children_before.ru_stime)
+    return LocustRun(process.returncode, time.monotonic() - started, max(cpu_s, reaped_s), stopped_early=stopped_at is not None)

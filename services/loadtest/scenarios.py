@@ -11,9 +11,7 @@ SPIKE_BASE_SHARE: Final = 0.25  # users before and after the spike, as a share o
 SCORING_SUMMARY_SUFFIX: Final = "_scoring.csv"  # written next to Locust's CSVs by the locustfile
 
 
-def scenario_stage(
-    scenario: str, elapsed_s: float, *, users: int, spawn_rate: float, run_time: float
-) -> tuple[int, float] | None:
+def scenario_stage(scenario: str, elapsed_s: float, *, users: int, spawn_rate: float, run_time: float) -> tuple[int, float] | None:
     """(users wanted now, spawn rate), or None once the run time is over.
 
     steady and batch ramp up at the spawn rate and hold; spike ramps to a quarter of the users,

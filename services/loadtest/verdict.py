@@ -42,12 +42,7 @@ def judge(numbers: RunNumbers, slo: Slo) -> Verdict:
     return Verdict(
         checks=(
             Check("scoring requests sent", "> 0", str(numbers.scoring_requests), served),
-            Check(
-                "p99 latency (scoring)",
-                f"<= {slo.p99_ms:g} ms",
-                f"{numbers.p99_ms:g} ms",
-                served and numbers.p99_ms <= slo.p99_ms,
-            ),
+            Check("p99 latency (scoring)", f"<= {slo.p99_ms:g} ms", f"{numbers.p99_ms:g} ms", served and numbers.p99_ms <= slo.p99_ms),
             Check(
                 "error rate (scoring)",
                 f"<= {slo.error_rate:.2%}",

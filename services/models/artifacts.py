@@ -220,9 +220,7 @@ def load_model(registry: ModelRegistry, record: ModelVersion, cache_dir: Path) -
             shutil.rmtree(staging, ignore_errors=True)
             if isinstance(exc, ArtifactError):
                 raise
-            raise ArtifactError(
-                f"could not download {record.name} {record.version} from {record.artifact_uri}: {exc}"
-            ) from exc
+            raise ArtifactError(f"could not download {record.name} {record.version} from {record.artifact_uri}: {exc}") from exc
     scorer = load_scorer(target, record.kind)
     n_features = _n_features(scorer)
     if n_features != len(record.features):

@@ -94,7 +94,6 @@ def export_edge(record: ModelVersion, scorer: Any, artifact_dir: Path, out_dir: 
         "version": record.version,
         "weights_file": WEIGHTS_FILE,
         "layers": len(layers),
-        "log_inputs": bool(scorer.module.arch.log_inputs),  # sign(x) * log1p(|x|) before the mean/std
         "activation": "relu",
         "output": "sigmoid",
         "quantization": "int8 weights, symmetric per output unit; float32 activations",

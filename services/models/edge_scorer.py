@@ -46,7 +46,6 @@ class EdgeScorer:
                 )
                 for i in range(int(self.manifest["layers"]))
             ]
-        self.log_inputs = bool(self.manifest.get("log_inputs", False))
         self.review = float(self.manifest["thresholds"]["review"])
         self.decline = float(self.manifest["thresholds"]["decline"])
 
@@ -61,10 +60,7 @@ class EdgeScorer:
 
     def predict_matrix(self, matrix: np.ndarray) -> np.ndarray:
         """float (n, n_features) in manifest feature order -> (n,) fraud probabilities."""
-        h = np.asarray(matrix, dtype=np.float32)
-        if self.log_inputs:
-            h = np.sign(h) * np.log1p(np.abs(h))
-        h = (h - self.mean) / self.std
+        h = (np.asarray(matrix, dtype=np.float32) - self.mean) / self.std
         for i, (weight, bias) in enumerate(self.layers):
             h = h @ weight + bias
             if i < len(self.layers) - 1:

@@ -26,9 +26,7 @@ DEFAULT_TOP_K: Final = 5
 SEED: Final = 20261122
 
 
-def baseline_from_record(
-    features: Sequence[str], reference_stats: Mapping[str, Any], defaults: Mapping[str, float]
-) -> np.ndarray:
+def baseline_from_record(features: Sequence[str], reference_stats: Mapping[str, Any], defaults: Mapping[str, float]) -> np.ndarray:
     """Training means per feature; the record's default (else 0) where no mean was kept."""
     stats = reference_stats.get("features", {}) if isinstance(reference_stats, Mapping) else {}
     values = []

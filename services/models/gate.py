@@ -37,9 +37,7 @@ def decide(
     name = best_candidate(candidates, latency_budget_ms)
     if name is None:
         slowest = ", ".join(f"{n} {m[LATENCY_METRIC]:.2f} ms" for n, m in sorted(candidates.items()))
-        return GateDecision(
-            False, None, f"every candidate exceeds the {latency_budget_ms:g} ms latency budget ({slowest})"
-        )
+        return GateDecision(False, None, f"every candidate exceeds the {latency_budget_ms:g} ms latency budget ({slowest})")
     score = candidates[name][GATE_METRIC]
     too_slow = sorted(n for n, m in candidates.items() if m[LATENCY_METRIC] > latency_budget_ms)
     if too_slow:

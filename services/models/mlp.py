@@ -15,10 +15,6 @@ class MLPArchitecture:
     n_features: int
     hidden: list[int] = field(default_factory=lambda: [64, 32])
     dropout: float = 0.1
-    # sign(x) * log1p(|x|) before standardising. Counts, sums and amounts are heavy-tailed and
-    # grow with traffic; on raw values the network extrapolates linearly past the training range
-    # (trees just clamp). False for artifacts saved before the option existed.
-    log_inputs: bool = False
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -47,17 +43,11 @@ class FraudMLP(nn.Module):
         layers.append(nn.Linear(width, 1))
         self.body = nn.Sequential(*layers)
 
-    def transform(self, features: torch.Tensor) -> torch.Tensor:
-        """The inputs as the scaling sees them (the scaling statistics are taken on these)."""
-        if self.arch.log_inputs:
-            return torch.sign(features) * torch.log1p(torch.abs(features))
-        return features
-
     def set_scaling(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         self.input_mean.copy_(mean)
         # A constant column would divide by zero; leave it unscaled instead.
         self.input_std.copy_(torch.where(std > 1e-12, std, torch.ones_like(std)))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        scaled = (self.transform(features) - self.input_mean) / self.input_std
+        scaled = (features - self.input_mean) / self.input_std
         return self.body(scaled).squeeze(-1)

@@ -72,10 +72,8 @@ def train_mlp(
     y = torch.from_numpy(np.asarray(train_y, dtype=np.float32))
     vx = torch.from_numpy(np.ascontiguousarray(val_x, dtype=np.float32))
 
-    arch = MLPArchitecture(n_features=x.shape[1], hidden=list(config.hidden), dropout=config.dropout, log_inputs=True)
-    module = FraudMLP(arch)
-    seen = module.transform(x)
-    module.set_scaling(seen.mean(dim=0), seen.std(dim=0))
+    module = FraudMLP(MLPArchitecture(n_features=x.shape[1], hidden=list(config.hidden), dropout=config.dropout))
+    module.set_scaling(x.mean(dim=0), x.std(dim=0))
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(_positive_weight(np.asarray(train_y))))
     optimiser = torch.optim.Adam(module.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(seed)

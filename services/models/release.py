@@ -80,7 +80,9 @@ def _existing(registry: ModelRegistry, run_id: str) -> dict[str, ModelVersion]:
     """Candidates this run already registered (a retried task must not register them twice)."""
     if not run_id:
         return {}
-    return {str(v.extra.get("candidate")): v for v in registry.versions(MODEL_NAME) if v.run_id == run_id}
+    return {
+        str(v.extra.get("candidate")): v for v in registry.versions(MODEL_NAME) if v.run_id == run_id
+    }
 
 
 def publish_promotion(
@@ -128,9 +130,7 @@ def release(
     if champion is not None and champion_metrics is None:
         decision = decide(by_kind, None, margin, latency_budget_ms)
         decision = GateDecision(
-            decision.promote,
-            decision.challenger,
-            f"champion {champion.version} cannot score this test set; {decision.reason}",
+            decision.promote, decision.challenger, f"champion {champion.version} cannot score this test set; {decision.reason}"
         )
     else:
         decision = decide(by_kind, champion_metrics, margin, latency_budget_ms)

@@ -18,7 +18,6 @@ def monitor_routes(
     state: MonitorState, snapshot: Callable[[], SnapshotPaths], auth: BearerAuth | None = None
 ) -> list[BaseRoute]:
     """Reads are open; writing a report snapshot changes state, so it needs RTML_API_TOKEN when set."""
-
     # Plain (sync) handlers: Starlette runs them in its thread pool, so drawing never blocks the event loop.
     def api_state(_: Request) -> Response:
         return JSONResponse(state.snapshot())

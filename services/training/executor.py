@@ -106,9 +106,7 @@ class RunExecutor:
                     os.killpg(child.pid, signal.SIGTERM)
 
     # ---- cluster: Kubeflow Pipelines API -------------------------------------------
-    def _cluster(
-        self, record: RunRecord, arguments: dict[str, Any], client: Any = None
-    ) -> tuple[RunRecord, dict[str, Any]]:
+    def _cluster(self, record: RunRecord, arguments: dict[str, Any], client: Any = None) -> tuple[RunRecord, dict[str, Any]]:
         import kfp
 
         from pipelines.runner import submit

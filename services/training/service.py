@@ -52,12 +52,7 @@ class TrainingService:
                 self.metrics.requests.labels(source="topic", decision="invalid").inc()
                 log.warning(
                     "malformed training request skipped",
-                    extra={
-                        "partition": record.partition,
-                        "offset": record.offset,
-                        "field": exc.field,
-                        "reason": exc.reason,
-                    },
+                    extra={"partition": record.partition, "offset": record.offset, "field": exc.field, "reason": exc.reason},
                 )
                 continue
             self.request_run(request, source="topic")
@@ -91,13 +86,8 @@ class TrainingService:
         self.metrics.requests.labels(source=source, decision=verdict.decision.value).inc()
         log.info(
             "training request " + verdict.decision.value,
-            extra={
-                "request_id": request.request_id,
-                "reason": request.reason,
-                "source": source,
-                "run_id": record.id if record else None,
-                "detail": verdict.detail,
-            },
+            extra={"request_id": request.request_id, "reason": request.reason, "source": source,
+                   "run_id": record.id if record else None, "detail": verdict.detail},
         )
         return verdict.decision, record, verdict.detail
 
@@ -134,12 +124,8 @@ class TrainingService:
             self.ready.set()
             log.info(
                 "training service started",
-                extra={
-                    "group": self.group_id,
-                    "port": settings.training_port,
-                    "mode": "kfp" if settings.kfp_host else "local",
-                    "cooldown_s": settings.training_cooldown_s,
-                },
+                extra={"group": self.group_id, "port": settings.training_port,
+                       "mode": "kfp" if settings.kfp_host else "local", "cooldown_s": settings.training_cooldown_s},
             )
             BatchConsumer(consumer, self.handle).run(stop)
         finally:

@@ -89,9 +89,7 @@ class RunStore:
     def all(self) -> list[RunRecord]:
         """Every run, newest first."""
         with self._lock:
-            records = [
-                RunRecord.model_validate_json(p.read_text()) for p in self.directory.glob("*.json") if "." not in p.stem
-            ]
+            records = [RunRecord.model_validate_json(p.read_text()) for p in self.directory.glob("*.json") if "." not in p.stem]
         return sorted(records, key=lambda r: (r.created_at, r.id), reverse=True)
 
     def update(self, record: RunRecord, **changes: Any) -> RunRecord:
