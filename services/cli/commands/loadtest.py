@@ -31,18 +31,10 @@ def register(sub: Any) -> None:
     parser.add_argument("--spawn-rate", type=positive_float, default=5.0, help="users started per second")
     parser.add_argument("--run-time", type=duration_seconds, default=60, help="how long to load, e.g. 60s, 5m")
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="steady", help="load shape and task mix")
-    parser.add_argument(
-        "--slo-p99-ms", type=positive_float, default=100.0, help="p99 latency limit of scoring requests"
-    )
-    parser.add_argument(
-        "--slo-error-rate", type=fraction, default=0.01, help="error-rate limit of scoring requests, 0..1"
-    )
-    parser.add_argument(
-        "--report", type=Path, default=Path("reports/loadtest"), metavar="DIR", help="CSV, HTML and verdict go here"
-    )
-    parser.add_argument(
-        "--unknown-share", type=fraction, default=0.1, help="share of requests from users without features"
-    )
+    parser.add_argument("--slo-p99-ms", type=positive_float, default=100.0, help="p99 latency limit of scoring requests")
+    parser.add_argument("--slo-error-rate", type=fraction, default=0.01, help="error-rate limit of scoring requests, 0..1")
+    parser.add_argument("--report", type=Path, default=Path("reports/loadtest"), metavar="DIR", help="CSV, HTML and verdict go here")
+    parser.add_argument("--unknown-share", type=fraction, default=0.1, help="share of requests from users without features")
     parser.add_argument("--batch-size", type=positive_int, default=16, help="transactions per /predict_batch call")
     parser.add_argument("--locustfile", type=Path, default=DEFAULT_LOCUSTFILE, help=argparse.SUPPRESS)
     parser.set_defaults(handler=run)
@@ -69,9 +61,7 @@ def plan_from(args: argparse.Namespace) -> LoadTestPlan:
 
 
 def _table(verdict: Verdict, numbers: RunNumbers, locust: LocustRun, plan: LoadTestPlan) -> Table:
-    ran = (
-        f"{locust.wall_s:.0f}s of {plan.run_time_s}s (stopped early)" if locust.stopped_early else f"{plan.run_time_s}s"
-    )
+    ran = f"{locust.wall_s:.0f}s of {plan.run_time_s}s (stopped early)" if locust.stopped_early else f"{plan.run_time_s}s"
     table = Table(title=f"{plan.scenario}, {plan.users} users, {ran} against {plan.host}")
     table.add_column("check")
     table.add_column("target")
@@ -84,9 +74,7 @@ def _table(verdict: Verdict, numbers: RunNumbers, locust: LocustRun, plan: LoadT
     table.add_row("throughput (scoring)", "", f"{numbers.requests_per_s:.1f} req/s", "")
     table.add_row("median latency (scoring)", "", f"{numbers.median_ms:g} ms", "")
     table.add_row("expected rejections", "", str(numbers.expected_rejections), "")
-    table.add_row(
-        "Locust's own CPU", "", f"{locust.cores_used:.2f} cores ({locust.cores_used / cores:.0%} of {cores})", ""
-    )
+    table.add_row("Locust's own CPU", "", f"{locust.cores_used:.2f} cores ({locust.cores_used / cores:.0%} of {cores})", "")
     return table
 
 
@@ -114,11 +102,8 @@ def run(args: argparse.Namespace) -> int:
     slo = Slo(p99_ms=args.slo_p99_ms, error_rate=args.slo_error_rate)
     plan.report.directory.mkdir(parents=True, exist_ok=True)
     log_path = plan.report.directory / LOG_NAME
-    print(
-        f"loading {plan.host} for {plan.run_time_s}s ({plan.scenario}, {plan.users} users; SIGTERM or Ctrl-C stops early "
-        f"and judges what ran); Locust log: {log_path}",
-        flush=True,
-    )
+    print(f"loading {plan.host} for {plan.run_time_s}s ({plan.scenario}, {plan.users} users; SIGTERM or Ctrl-C stops early "
+          f"and judges what ran); Locust log: {log_path}", flush=True)
     locust = run_locust(plan, log_path)
     try:
         numbers = read_numbers(plan.report)

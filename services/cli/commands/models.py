@@ -36,9 +36,7 @@ def run_list(args: argparse.Namespace) -> int:
     if not versions:
         print(f"no versions of {args.name!r} registered")
         return 0
-    header = (
-        f"{'VERSION':<8} {'STAGE':<10} {'KIND':<8} {'PR-AUC':>7} {'ROC-AUC':>7} {'P95 MS':>7}  {'CREATED':<20} DATASET"
-    )
+    header = f"{'VERSION':<8} {'STAGE':<10} {'KIND':<8} {'PR-AUC':>7} {'ROC-AUC':>7} {'P95 MS':>7}  {'CREATED':<20} DATASET"
     print(header)
     for v in versions:
         m = v.metrics

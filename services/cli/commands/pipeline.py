@@ -31,14 +31,9 @@ def register(sub: Any) -> None:
     parser = sub.add_parser("pipeline", help="compile, run or submit the rtml-training pipeline")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     compile_p = actions.add_parser("compile", help="write the compiled pipeline YAML")
+    compile_p.add_argument("--out", type=Path, default=None, help="target file (default pipelines/compiled/rtml_training.yaml)")
     compile_p.add_argument(
-        "--out", type=Path, default=None, help="target file (default pipelines/compiled/rtml_training.yaml)"
-    )
-    compile_p.add_argument(
-        "--batch-out",
-        type=Path,
-        default=None,
-        help="rtml-batch-scoring target (default pipelines/compiled/rtml_batch_scoring.yaml)",
+        "--batch-out", type=Path, default=None, help="rtml-batch-scoring target (default pipelines/compiled/rtml_batch_scoring.yaml)"
     )
     compile_p.set_defaults(handler=run_compile)
     run_p = actions.add_parser("run", help="run the pipeline on this machine")
@@ -62,9 +57,7 @@ def arguments(args: argparse.Namespace) -> dict[str, Any]:
         if value and "://" not in value and not Path(value).is_file():
             raise UsageError(f"{flag} {value}: no such file")
     return {
-        "transactions_path": str(Path(args.transactions).resolve())
-        if args.transactions and "://" not in args.transactions
-        else args.transactions,
+        "transactions_path": str(Path(args.transactions).resolve()) if args.transactions and "://" not in args.transactions else args.transactions,
         "labels_path": str(Path(args.labels).resolve()) if args.labels and "://" not in args.labels else args.labels,
         "window_start": args.start,
         "window_end": args.end,
@@ -90,10 +83,8 @@ def run_compile(args: argparse.Namespace) -> int:
     )
 
     image = get_settings().training_image
-    written = [
-        compile_pipeline(args.out or COMPILED_PATH, image),
-        compile_batch_pipeline(args.batch_out or BATCH_COMPILED_PATH, image),
-    ]
+    written = [compile_pipeline(args.out or COMPILED_PATH, image),
+               compile_batch_pipeline(args.batch_out or BATCH_COMPILED_PATH, image)]
     for path in written:
         print(path)
         if path.parent == COMPILED_PATH.parent:  # the checked-in specs: keep the chart's copy in step

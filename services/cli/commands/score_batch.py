@@ -14,9 +14,7 @@ def register(sub: Any) -> None:
     parser = sub.add_parser(
         "score-batch", help="score a Parquet file of transactions with point-in-time features from the offline store"
     )
-    parser.add_argument(
-        "--input", required=True, help="Parquet of transactions (the Transaction fields), local or s3://"
-    )
+    parser.add_argument("--input", required=True, help="Parquet of transactions (the Transaction fields), local or s3://")
     parser.add_argument("--output", required=True, help="Parquet to write the scores to, local or s3://")
     parser.add_argument("--model", default="", metavar="VERSION", help="registered version (default: the champion)")
     parser.set_defaults(handler=run)
