@@ -10,6 +10,25 @@ from pythonjsonlogger.json import JsonFormatter
 from services.common.settings import Settings
 
 _CONSOLE_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+# What every LogRecord carries; anything else on a record came from ``extra=`` and is context.
+_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+class ConsoleFormatter(logging.Formatter):
+    """A readable line that keeps the structured context (``extra=``) as key=value pairs, so a
+    console log says which stage or partition a line is about, as the JSON one does."""
+
+    def __init__(self) -> None:
+        super().__init__(_CONSOLE_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        context = {k: v for k, v in vars(record).items() if k not in _RECORD_FIELDS and not k.startswith("_")}
+        if not context:
+            return line
+        pairs = " ".join(f"{k}={v}" for k, v in context.items())
+        head, newline, rest = line.partition("\n")  # keep a traceback below the context
+        return f"{head} [{pairs}]{newline}{rest}"
 
 
 def configure_logging(settings: Settings, service: str) -> logging.Logger:
@@ -24,7 +43,7 @@ def configure_logging(settings: Settings, service: str) -> logging.Logger:
             )
         )
     else:
-        handler.setFormatter(logging.Formatter(_CONSOLE_FORMAT))
+        handler.setFormatter(ConsoleFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)

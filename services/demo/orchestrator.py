@@ -25,7 +25,14 @@ from services.common.settings import Settings, load_settings
 from services.common.supervisor import Stack
 from services.common.topology import available_services
 from services.demo import probes
-from services.demo.quality import SwapComparison, VersionQuality, compare_after_swap, per_version, read_predictions
+from services.demo.quality import (
+    SwapComparison,
+    VersionQuality,
+    compare_after_swap,
+    per_version,
+    read_predictions,
+    write_served,
+)
 from services.demo.readable import OnlineWrites
 from services.demo.traffic import TrafficDriver, TrafficStats
 from services.demo.watch import ControlTopicWatcher
@@ -493,6 +500,7 @@ class Demo:
             result.drift_to_champion_s = later[0] - self._drift_injected_at
         if drift_ids and self.traffic.requests_ok:
             logs = read_predictions(self.settings, expected=self.traffic.requests_ok)
+            write_served(logs, truth, self.settings.data_dir / "served-predictions.parquet")
             result.quality = per_version(logs, truth, drift_ids)
             if len(result.champions) >= 2:
                 result.after_swap = compare_after_swap(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from kafka import KafkaConsumer, TopicPartition
 from sklearn.metrics import average_precision_score
 
@@ -55,6 +56,24 @@ def read_predictions(
     finally:
         consumer.close()
     return logs
+
+
+def write_served(logs: list[PredictionLog], truth: dict[str, bool], path: Path) -> Path:
+    """Every served prediction with its feature vector and the simulator's truth, as Parquet:
+    what a skew analysis rescores (benchmarks/demo_skew.py) once the broker is gone."""
+    frame = pd.DataFrame(
+        {
+            "transaction_id": [log.transaction_id for log in logs],
+            "user_id": [log.request.user_id for log in logs],
+            "model_version": [log.model_version for log in logs],
+            "fraud_probability": [log.fraud_probability for log in logs],
+            "is_fraud": [truth.get(log.transaction_id) for log in logs],
+            "timestamp": [log.timestamp for log in logs],
+        }
+    )
+    features = pd.DataFrame([log.features for log in logs]).add_prefix("f_")
+    pd.concat([frame, features], axis=1).to_parquet(path, index=False)
+    return path
 
 
 def _quality(version: str, scores: np.ndarray, flagged: np.ndarray, truth: np.ndarray) -> VersionQuality:

@@ -41,10 +41,14 @@ class StateRebuilder(ConsumerRebalanceListener):
         return self.processor.logic.name
 
     def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        # Logged because a stage that stays unready between these two lines is waiting on its
+        # group's rebalance (every member must rejoin within the rebalance timeout).
+        log.info("partitions revoked", extra={"stage": self.stage, "partitions": _names(revoked)})
         self.rebuilt = False
         metrics.STAGE_READY.labels(self.stage).set(0)
 
     def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("partitions assigned", extra={"stage": self.stage, "partitions": _names(assigned)})
         self.pending = set(assigned)
         self.rebuilt = False
         metrics.STAGE_READY.labels(self.stage).set(0)
@@ -67,11 +71,15 @@ class StateRebuilder(ConsumerRebalanceListener):
             "window state rebuilt",
             extra={
                 "stage": self.stage,
-                "partitions": sorted(f"{tp.topic}/{tp.partition}" for tp in assigned),
+                "partitions": _names(assigned),
                 "replayed": replayed,
                 "seconds": round(time.monotonic() - started, 3),
             },
         )
+
+
+def _names(partitions: set[TopicPartition]) -> list[str]:
+    return sorted(f"{tp.topic}/{tp.partition}" for tp in partitions)
 
 
 def replay(settings: Settings, ends: dict[TopicPartition, int], processor: BatchProcessor) -> int:
