@@ -21,7 +21,7 @@ from services.common.ops_http import OpsServer, ops_app
 from services.common.settings import Settings
 from services.feature import metrics
 from services.feature.processor import BatchProcessor, StageLogic
-from services.feature.rebuild import StateRebuilder
+from services.feature.rebuild import MAX_PARTITION_FETCH_BYTES, StateRebuilder
 from services.feature.stages import LabelStage, MerchantStage, UserStage
 from services.feature.store import apply_repo, open_store
 from services.feature.writer import FeatureWriter
@@ -93,7 +93,7 @@ class StageRunner:
         # partition numbers of every topic it subscribes to: the label join's co-partitioning.
         self.consumer = make_consumer(
             settings, logic.group, logic.topics, max_poll_records=MAX_BATCH,
-            max_partition_fetch_bytes=4 * 1024 * 1024, partition_assignment_strategy=(RangePartitionAssignor,),
+            max_partition_fetch_bytes=MAX_PARTITION_FETCH_BYTES, partition_assignment_strategy=(RangePartitionAssignor,),
         )
         self.consumer.subscribe(list(logic.topics), listener=self.rebuilder)
         self.rebuilder.group_consumer = self.consumer
