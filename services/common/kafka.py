@@ -15,13 +15,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 
 from services.common.events import InternalTopics, Topics
+from services.common.lost_log import ShortLogGuard
 from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,13 @@ def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
     return KafkaProducer(**config)
 
 
-def make_consumer(settings: Settings, group_id: str, topics: Sequence[str], **overrides: Any) -> KafkaConsumer:
+def make_consumer(
+    settings: Settings,
+    group_id: str,
+    topics: Sequence[str],
+    listener: ConsumerRebalanceListener | None = None,
+    **overrides: Any,
+) -> KafkaConsumer:
     """A group consumer with manual commits; the short poll interval keeps group joins fast
     (kafka-python sends it as the rebalance timeout, which the broker waits out on join)."""
     config: dict[str, Any] = {
@@ -67,7 +74,7 @@ def make_consumer(settings: Settings, group_id: str, topics: Sequence[str], **ov
     }
     config.update(overrides)
     consumer = KafkaConsumer(**config)
-    consumer.subscribe(list(topics))
+    consumer.subscribe(list(topics), listener=listener)
     return consumer
 
 
@@ -159,8 +166,12 @@ class BatchConsumer:
         retry_backoff_s: float = 1.0,
         accumulate_ms: int = 0,
         max_batch: int = 0,
+        guard: ShortLogGuard | None = None,
     ) -> None:
         self.consumer = consumer
+        # Set when ``consumer`` was made with this guard as its listener: each assignment's
+        # partitions are checked for an offset past their log before their records are handled.
+        self.guard = guard
         self.handler = handler
         self.poll_timeout_ms = poll_timeout_ms
         # Under load, keep polling up to ``accumulate_ms`` after the first records arrive (until
@@ -183,6 +194,10 @@ class BatchConsumer:
             log.warning("broker unreachable; polling again", extra={"error": str(exc)})
             time.sleep(self.retry_backoff_s)
             return 0
+        if self.guard is not None:
+            # After the poll that joined: no record of a short log can be in it (its position
+            # lies past the log's end), so the seek back loses nothing.
+            self.guard.check(self.consumer)
         batch = [rec for recs in polled.values() for rec in recs]
         if not batch:
             if self.on_idle:

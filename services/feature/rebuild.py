@@ -9,12 +9,9 @@ so replays never double count; a fact forwarded again to the next stage is ignor
 by id. Retention of rtml.transactions, rtml.labels and the internal topics must cover the
 longest window (30 d) plus the allowed lateness.
 
-A partition whose log ends before the committed offset lost its log: a restarted in-memory Tansu
-forgets every record, yet a commit that was in flight can reach it, so the group's offset points
-past the new, short log. Apache Kafka would answer a fetch there with OFFSET_OUT_OF_RANGE and the
-consumer would reset to the beginning; Tansu just waits at that offset, which would skip every
-new record below it and (before this check) held the replay forever. Such a partition is read
-from the beginning as new records instead, as Kafka's reset would do.
+A partition committed beyond the end of its log (a commit in flight that reached a restarted
+in-memory Tansu) is not replayed but read from the beginning as new records
+(services/common/lost_log.py).
 """
 
 from __future__ import annotations
@@ -24,6 +21,7 @@ import time
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 
+from services.common.lost_log import read_short_logs_from_start
 from services.common.settings import Settings
 from services.feature import metrics
 from services.feature.processor import BatchProcessor
@@ -71,21 +69,10 @@ class StateRebuilder(ConsumerRebalanceListener):
         assigned, self.pending = self.pending, None
         started = time.monotonic()
         self.processor.logic.reset(assigned)
-        ends = {tp: self.group_consumer.committed(tp) or 0 for tp in assigned}
-        ends = {tp: end for tp, end in ends.items() if end > 0}
-        replayed, lost = replay(self.settings, ends, self.processor) if ends else (0, {})
-        if lost:
-            log.warning(
-                "committed offset beyond the log end: the broker lost these partitions' records; "
-                "reading them from the beginning",
-                extra={"stage": self.stage, "lost": {f"{tp.topic}/{tp.partition}": v for tp, v in lost.items()}},
-            )
-            # The replay fed their surviving records to state as if already written: start over
-            # without them, and let the live path handle them (write, forward, dead-letter).
-            self.processor.logic.reset(assigned)
-            intact = {tp: end for tp, end in ends.items() if tp not in lost}
-            replayed, _ = replay(self.settings, intact, self.processor) if intact else (0, {})
-            self.group_consumer.seek_to_beginning(*lost)
+        committed = {tp: self.group_consumer.committed(tp) or 0 for tp in assigned}
+        short = read_short_logs_from_start(self.settings, self.group_consumer, committed, f"feature {self.stage}")
+        ends = {tp: end for tp, end in committed.items() if end > 0 and tp not in short}
+        replayed = replay(self.settings, ends, self.processor) if ends else 0
         self.processor.logic.clear()
         self.rebuilt = True
         metrics.ASSIGNED.labels(self.stage).set(len(assigned))
@@ -105,14 +92,8 @@ def _names(partitions: set[TopicPartition]) -> list[str]:
     return sorted(f"{tp.topic}/{tp.partition}" for tp in partitions)
 
 
-def replay(
-    settings: Settings, ends: dict[TopicPartition, int], processor: BatchProcessor, stall_s: float = 3.0
-) -> tuple[int, dict[TopicPartition, tuple[int, int]]]:
-    """Feed records [beginning, end) of each partition to ``processor.replay``; returns the count
-    and the partitions whose log ended short of ``end`` (their committed offset, their last
-    offset + 1): every record below a committed offset was consumed once, so none is still to
-    come, and ``stall_s`` without a record means the log is shorter. (Tansu's ListOffsets cannot
-    tell: it answers a partition's end as its last batch's base offset + 1.)"""
+def replay(settings: Settings, ends: dict[TopicPartition, int], processor: BatchProcessor) -> int:
+    """Feed records [beginning, end) of each partition to ``processor.replay``; returns the count."""
     reader = KafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
         client_id=f"{settings.kafka_client_id}-feature-replay-{processor.logic.name}",
@@ -126,20 +107,14 @@ def replay(
         reader.seek_to_beginning(*ends)
         remaining = {tp for tp in ends if reader.position(tp) < ends[tp]}
         count = 0
-        last_record = time.monotonic()
         while remaining:
-            polled = reader.poll(timeout_ms=500)
-            for tp, records in polled.items():
+            for tp, records in reader.poll(timeout_ms=500).items():
                 for record in records:
                     if record.offset < ends[tp]:
                         processor.replay(record)
                         count += 1
                 if reader.position(tp) >= ends[tp]:
                     remaining.discard(tp)
-            if polled:
-                last_record = time.monotonic()
-            elif time.monotonic() - last_record > stall_s:
-                return count, {tp: (ends[tp], reader.position(tp)) for tp in remaining}
-        return count, {}
+        return count
     finally:
         reader.close()

@@ -92,10 +92,9 @@ class StageRunner:
         # The range assignor (the default's first choice, pinned here) gives a member the same
         # partition numbers of every topic it subscribes to: the label join's co-partitioning.
         self.consumer = make_consumer(
-            settings, logic.group, logic.topics, max_poll_records=MAX_BATCH,
+            settings, logic.group, logic.topics, listener=self.rebuilder, max_poll_records=MAX_BATCH,
             max_partition_fetch_bytes=MAX_PARTITION_FETCH_BYTES, partition_assignment_strategy=(RangePartitionAssignor,),
         )
-        self.consumer.subscribe(list(logic.topics), listener=self.rebuilder)
         self.rebuilder.group_consumer = self.consumer
 
     def handle(self, batch: list[ConsumerRecord]) -> None:

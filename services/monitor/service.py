@@ -13,6 +13,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from services.common.auth import BearerAuth
 from services.common.events import EventError, Label, ModelEvent, PredictionLog, Topics, TrainingRequest, decode
 from services.common.kafka import BatchConsumer, ShutdownFlag, ensure_topics, make_consumer, make_producer
+from services.common.lost_log import ShortLogGuard
 from services.common.ops_http import OpsServer, ops_app
 from services.common.settings import Settings
 from services.monitor.config import MonitorConfig
@@ -135,10 +136,11 @@ class MonitorService:
             # Every earlier request and promotion first: that is what keeps requests from repeating.
             self.handle_control(self._control.read_to_end())
             self._producer = make_producer(settings)
-            consumer = make_consumer(settings, self.group_id, DATA_TOPICS)
+            guard = ShortLogGuard(settings, "monitor")
+            consumer = make_consumer(settings, self.group_id, DATA_TOPICS, listener=guard)
             self.ready.set()
             log.info("monitor started", extra={"group": self.group_id, "port": settings.monitor_port})
-            BatchConsumer(consumer, self.handle, on_idle=self._idle).run(stop)
+            BatchConsumer(consumer, self.handle, on_idle=self._idle, guard=guard).run(stop)
         finally:
             self.ready.clear()
             if self._producer is not None:

@@ -12,6 +12,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from services.common.auth import BearerAuth
 from services.common.events import EventError, Topics, TrainingRequest, decode
 from services.common.kafka import BatchConsumer, ShutdownFlag, ensure_topics, make_consumer
+from services.common.lost_log import ShortLogGuard
 from services.common.ops_http import OpsServer, ops_app
 from services.common.settings import Settings
 from services.training.admission import Admission, Decision, RequestLedger
@@ -120,14 +121,15 @@ class TrainingService:
         try:
             ensure_topics(settings)
             self.scheduler.start()
-            consumer = make_consumer(settings, self.group_id, [Topics.TRAINING_REQUESTS])
+            guard = ShortLogGuard(settings, "training")
+            consumer = make_consumer(settings, self.group_id, [Topics.TRAINING_REQUESTS], listener=guard)
             self.ready.set()
             log.info(
                 "training service started",
                 extra={"group": self.group_id, "port": settings.training_port,
                        "mode": "kfp" if settings.kfp_host else "local", "cooldown_s": settings.training_cooldown_s},
             )
-            BatchConsumer(consumer, self.handle).run(stop)
+            BatchConsumer(consumer, self.handle, guard=guard).run(stop)
         finally:
             self.ready.clear()
             self.scheduler.stop()
