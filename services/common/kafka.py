@@ -13,7 +13,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
@@ -22,8 +22,10 @@ from kafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 
 from services.common.events import InternalTopics, Topics
-from services.common.lost_log import ShortLogGuard
 from services.common.settings import Settings
+
+if TYPE_CHECKING:  # lost_log reads partitions with make_reader from here
+    from services.common.lost_log import ShortLogGuard
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,19 @@ def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
     }
     config.update(overrides)
     return KafkaProducer(**config)
+
+
+def make_reader(settings: Settings, purpose: str, **overrides: Any) -> KafkaConsumer:
+    """A consumer outside any group, for ``assign`` and ``seek``: it never joins or commits;
+    ``purpose`` names it to the broker (client id)."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "client_id": f"{settings.kafka_client_id}-{purpose}",
+        "group_id": None,
+        "enable_auto_commit": False,
+    }
+    config.update(overrides)
+    return KafkaConsumer(**config)
 
 
 def make_consumer(

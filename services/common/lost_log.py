@@ -16,6 +16,7 @@ from collections.abc import Mapping
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 
+from services.common.kafka import make_reader
 from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,13 +39,7 @@ def logs_short_of(
     suspects = {tp: offset for tp, offset in wanted.items() if offset > (reported.get(tp) or 0)}
     if not suspects:
         return []
-    reader = KafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
-        client_id=f"{settings.kafka_client_id}-offset-probe",
-        group_id=None,
-        enable_auto_commit=False,
-        fetch_max_wait_ms=100,
-    )
+    reader = make_reader(settings, "offset-probe", fetch_max_wait_ms=100)
     try:
         reader.assign(list(suspects))
         for tp, offset in suspects.items():

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 from sklearn.metrics import average_precision_score
 
 from services.common.events import EventError, PredictionLog, Topics, decode
+from services.common.kafka import make_reader
 from services.common.settings import Settings
 from services.models.artifacts import load_model
 from services.monitor.quality import average_precision
@@ -31,7 +32,7 @@ def read_predictions(
     settings: Settings, expected: int, quiet_s: float = 3.0, timeout_s: float = 60.0
 ) -> list[PredictionLog]:
     """Every prediction log on the topic (no consumer group, from the beginning)."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
+    consumer = make_reader(settings, "demo-quality")
     logs: list[PredictionLog] = []
     try:
         partitions = [

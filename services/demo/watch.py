@@ -6,9 +6,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 
 from services.common.events import EventError, ModelEvent, Topics, TrainingRequest, decode
+from services.common.kafka import make_reader
 from services.common.settings import Settings
 
 
@@ -38,7 +39,7 @@ class ControlTopicWatcher:
         self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        consumer = KafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers, enable_auto_commit=False)
+        consumer = make_reader(self.settings, "demo-watch")
         try:
             partitions = [
                 TopicPartition(topic, p)

@@ -21,6 +21,7 @@ import time
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 
+from services.common.kafka import make_reader
 from services.common.lost_log import read_short_logs_from_start
 from services.common.settings import Settings
 from services.feature import metrics
@@ -94,13 +95,9 @@ def _names(partitions: set[TopicPartition]) -> list[str]:
 
 def replay(settings: Settings, ends: dict[TopicPartition, int], processor: BatchProcessor) -> int:
     """Feed records [beginning, end) of each partition to ``processor.replay``; returns the count."""
-    reader = KafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
-        client_id=f"{settings.kafka_client_id}-feature-replay-{processor.logic.name}",
-        group_id=None,
-        enable_auto_commit=False,
-        max_poll_records=5000,
-        max_partition_fetch_bytes=MAX_PARTITION_FETCH_BYTES,
+    reader = make_reader(
+        settings, f"feature-replay-{processor.logic.name}",
+        max_poll_records=5000, max_partition_fetch_bytes=MAX_PARTITION_FETCH_BYTES,
     )
     try:
         reader.assign(list(ends))

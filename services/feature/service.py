@@ -16,7 +16,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 
 from services.common.events import InternalTopics, Topics
-from services.common.kafka import BatchConsumer, ShutdownFlag, ensure_topics, make_consumer, make_producer
+from services.common.kafka import BatchConsumer, ShutdownFlag, ensure_topics, make_consumer, make_producer, make_reader
 from services.common.ops_http import OpsServer, ops_app
 from services.common.settings import Settings
 from services.feature import metrics
@@ -50,7 +50,7 @@ def partition_counts(settings: Settings, timeout_s: float = 30.0) -> dict[str, i
     """Partitions of the stages' topics; the label join needs rtml.labels and
     rtml.transaction-merchants co-partitioned (same count, same default partitioner)."""
     topics = (Topics.TRANSACTIONS, Topics.LABELS, *InternalTopics.ALL)
-    reader = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None, enable_auto_commit=False)
+    reader = make_reader(settings, "feature-partitions")
     try:
         deadline = time.monotonic() + timeout_s
         while True:

@@ -15,6 +15,7 @@ import time
 from kafka import KafkaConsumer, TopicPartition
 
 from services.common.events import EventError, ModelEvent, Topics, decode
+from services.common.kafka import make_reader
 from services.common.settings import Settings
 
 from .champion import ChampionSlot
@@ -23,11 +24,8 @@ log = logging.getLogger(__name__)
 
 
 def _latest_consumer(settings: Settings) -> KafkaConsumer:
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
-        client_id=f"{settings.kafka_client_id}-inference-model-events",
-        group_id=None,
-        enable_auto_commit=False,
+    consumer = make_reader(
+        settings, "inference-model-events",
         fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,  # how late a new event is seen
     )
     partitions = consumer.partitions_for_topic(Topics.MODEL_EVENTS)

@@ -10,19 +10,17 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
+from services.common.kafka import make_reader
 from services.common.settings import Settings
 
 
 class ControlReader:
     def __init__(self, settings: Settings, topics: Sequence[str], timeout_s: float = 30.0) -> None:
-        self.consumer = KafkaConsumer(
-            bootstrap_servers=settings.bootstrap_servers,
-            client_id=f"{settings.kafka_client_id}-monitor-control",
-            group_id=None,
-            enable_auto_commit=False,
+        self.consumer = make_reader(
+            settings, "monitor-control",
             fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,  # how late a new event is seen
             auto_offset_reset="earliest",
         )

@@ -10,9 +10,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 
 from services.common.events import Event, EventError, Label, Topics, Transaction, decode
+from services.common.kafka import make_reader
 from services.common.settings import Settings
 from services.registry.registry import filesystem
 from services.simulator.frames import LABEL_COLUMNS, LABELS_FILE, TRANSACTIONS_FILE
@@ -45,13 +46,7 @@ class TopicSnapshot:
 
 def read_topic(settings: Settings, topic: str, model: type[Event]) -> tuple[list[dict[str, Any]], int]:
     """Every valid event logged before this call, from the beginning; returns (rows, skipped)."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
-        client_id=f"{settings.kafka_client_id}-training-snapshot",
-        group_id=None,
-        enable_auto_commit=False,
-        max_poll_records=5000,
-    )
+    consumer = make_reader(settings, "training-snapshot", max_poll_records=5000)
     rows: list[dict[str, Any]] = []
     skipped = 0
     try:
