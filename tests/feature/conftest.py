@@ -67,15 +67,22 @@ class ServiceProcess:
         self.proc = subprocess.Popen([sys.executable, "-m", "services.feature"], cwd=REPO_ROOT, env=env,
                                      stdout=out, stderr=subprocess.STDOUT)
         url = f"{self.url}/readyz"
+        detail = "no answer"
         for _ in range(600):
             assert self.proc.poll() is None, f"feature service exited; log: {self.log.read_text()[-3000:]}"
             try:
-                if httpx.get(url, timeout=1).status_code == 200:
+                answer = httpx.get(url, timeout=1)
+                if answer.status_code == 200:
                     return self
+                detail = answer.text
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-        raise AssertionError(f"feature service never became ready; log: {self.log.read_text()[-3000:]}")
+        # The readiness detail names the stage still waiting; the log's "partitions revoked /
+        # assigned" lines say whether it waits on its group's rebalance or on its state rebuild.
+        raise AssertionError(
+            f"feature service never became ready ({detail}); log: {self.log.read_text()[-6000:]}"
+        )
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
