@@ -64,7 +64,10 @@ def test_two_instances_equal_backfill(settings: Settings, tmp_path: Path) -> Non
         assert publish(events[cut:], producer) == len(events) - cut
         producer.close()
         instances[1].kill()  # mid-backlog: handled-not-committed batches are redone by the survivor
-        instances[1].start()
+        try:
+            instances[1].start()
+        except AssertionError as exc:  # its group partner's side of the rebalance, for the diagnosis
+            raise AssertionError(f"{exc}\n--- {instances[0].log.name}: {instances[0].log.read_text()[-4000:]}") from None
         wait_caught_up(settings, instances, len(events))
 
         transactions, labels = to_frames(events)
