@@ -216,7 +216,15 @@ class BatchConsumer:
         batch = [rec for recs in polled.values() for rec in recs]
         if not batch:
             if self.on_idle:
-                self.on_idle()
+                try:
+                    self.on_idle()
+                except KafkaError as exc:
+                    # Idle work that talks to the broker (a state rebuild, a control-topic read)
+                    # meets the same outages as poll: wait and do it again at the next idle poll.
+                    if not exc.retriable:
+                        raise
+                    log.warning("idle work failed, broker unreachable; trying again", extra={"error": str(exc)})
+                    time.sleep(self.retry_backoff_s)
             return 0
         if self.accumulate_ms > 0:
             deadline = time.monotonic() + self.accumulate_ms / 1000

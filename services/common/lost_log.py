@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 
 from services.common.kafka import make_reader
 from services.common.settings import Settings
@@ -91,5 +92,14 @@ class ShortLogGuard(ConsumerRebalanceListener):
         if self.pending is None:
             return []
         assigned, self.pending = self.pending, None
-        committed = {tp: consumer.committed(tp) or 0 for tp in assigned}
-        return read_short_logs_from_start(self.settings, consumer, committed, self.who)
+        try:
+            committed = {tp: consumer.committed(tp) or 0 for tp in assigned}
+            return read_short_logs_from_start(self.settings, consumer, committed, self.who)
+        except KafkaError as exc:
+            if not exc.retriable:
+                raise
+            # The broker went away again: check at the next poll, unless a newer assignment came.
+            log.warning("could not check the assigned offsets; trying again", extra={"error": str(exc)})
+            if self.pending is None:
+                self.pending = assigned
+            return []

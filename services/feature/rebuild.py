@@ -69,11 +69,18 @@ class StateRebuilder(ConsumerRebalanceListener):
         assert self.group_consumer is not None
         assigned, self.pending = self.pending, None
         started = time.monotonic()
-        self.processor.logic.reset(assigned)
-        committed = {tp: self.group_consumer.committed(tp) or 0 for tp in assigned}
-        short = read_short_logs_from_start(self.settings, self.group_consumer, committed, f"feature {self.stage}")
-        ends = {tp: end for tp, end in committed.items() if end > 0 and tp not in short}
-        replayed = replay(self.settings, ends, self.processor) if ends else 0
+        try:
+            self.processor.logic.reset(assigned)
+            committed = {tp: self.group_consumer.committed(tp) or 0 for tp in assigned}
+            short = read_short_logs_from_start(self.settings, self.group_consumer, committed, f"feature {self.stage}")
+            ends = {tp: end for tp, end in committed.items() if end > 0 and tp not in short}
+            replayed = replay(self.settings, ends, self.processor) if ends else 0
+        except Exception:
+            # Still to do (a broker call failed): the handler's retry or the next idle poll
+            # rebuilds again, unless a newer assignment has come meanwhile.
+            if self.pending is None:
+                self.pending = assigned
+            raise
         self.processor.logic.clear()
         self.rebuilt = True
         metrics.ASSIGNED.labels(self.stage).set(len(assigned))
