@@ -53,6 +53,13 @@ def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
     return KafkaProducer(**config)
 
 
+# kafka-python's blocking lookups (committed, end_offsets, position) retry for ever without a
+# timeout, and a response lost in a rebalance or a broker restart then holds the polling thread
+# (a stage that never gets ready). With it they raise KafkaTimeoutError, which is retriable:
+# the caller's next poll tries again.
+LOOKUP_TIMEOUT_MS = 15_000
+
+
 def make_reader(settings: Settings, purpose: str, **overrides: Any) -> KafkaConsumer:
     """A consumer outside any group, for ``assign`` and ``seek``: it never joins or commits;
     ``purpose`` names it to the broker (client id)."""

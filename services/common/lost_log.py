@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from services.common.kafka import make_reader
+from services.common.kafka import LOOKUP_TIMEOUT_MS, make_reader
 from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ def logs_short_of(
     wanted = {tp: offset for tp, offset in committed.items() if offset > 0}
     if not wanted:
         return []
-    reported = consumer.end_offsets(list(wanted))
+    reported = consumer.end_offsets(list(wanted), timeout_ms=LOOKUP_TIMEOUT_MS)
     suspects = {tp: offset for tp, offset in wanted.items() if offset > (reported.get(tp) or 0)}
     if not suspects:
         return []
@@ -93,7 +93,7 @@ class ShortLogGuard(ConsumerRebalanceListener):
             return []
         assigned, self.pending = self.pending, None
         try:
-            committed = {tp: consumer.committed(tp) or 0 for tp in assigned}
+            committed = {tp: consumer.committed(tp, timeout_ms=LOOKUP_TIMEOUT_MS) or 0 for tp in assigned}
             return read_short_logs_from_start(self.settings, consumer, committed, self.who)
         except KafkaError as exc:
             if not exc.retriable:

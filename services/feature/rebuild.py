@@ -21,7 +21,7 @@ import time
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 
-from services.common.kafka import make_reader
+from services.common.kafka import LOOKUP_TIMEOUT_MS, make_reader
 from services.common.lost_log import read_short_logs_from_start
 from services.common.settings import Settings
 from services.feature import metrics
@@ -71,7 +71,7 @@ class StateRebuilder(ConsumerRebalanceListener):
         started = time.monotonic()
         try:
             self.processor.logic.reset(assigned)
-            committed = {tp: self.group_consumer.committed(tp) or 0 for tp in assigned}
+            committed = {tp: self.group_consumer.committed(tp, timeout_ms=LOOKUP_TIMEOUT_MS) or 0 for tp in assigned}
             short = read_short_logs_from_start(self.settings, self.group_consumer, committed, f"feature {self.stage}")
             ends = {tp: end for tp, end in committed.items() if end > 0 and tp not in short}
             replayed = replay(self.settings, ends, self.processor) if ends else 0
@@ -109,7 +109,7 @@ def replay(settings: Settings, ends: dict[TopicPartition, int], processor: Batch
     try:
         reader.assign(list(ends))
         reader.seek_to_beginning(*ends)
-        remaining = {tp for tp in ends if reader.position(tp) < ends[tp]}
+        remaining = {tp for tp in ends if reader.position(tp, timeout_ms=LOOKUP_TIMEOUT_MS) < ends[tp]}
         count = 0
         while remaining:
             for tp, records in reader.poll(timeout_ms=500).items():
@@ -117,7 +117,7 @@ def replay(settings: Settings, ends: dict[TopicPartition, int], processor: Batch
                     if record.offset < ends[tp]:
                         processor.replay(record)
                         count += 1
-                if reader.position(tp) >= ends[tp]:
+                if reader.position(tp, timeout_ms=LOOKUP_TIMEOUT_MS) >= ends[tp]:
                     remaining.discard(tp)
         return count
     finally:

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from inference.conftest import TOKEN, make_transaction, read_prediction_logs, read_topic
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.producer.future import FutureRecordMetadata
 
 from services.common.broker import EmbeddedBroker
@@ -85,12 +85,15 @@ def send_all(producer: KafkaProducer, events: list[dict[str, Any]]) -> list[Futu
 
 
 def produce(settings: Settings, events: list[dict[str, Any]]) -> None:
+    """Send and require every acknowledgement: a refusal is the broker's, not the consumers'."""
     producer = make_producer(settings)
     try:
-        send_all(producer, events)
+        futures = send_all(producer, events)
         producer.flush(timeout=30)
     finally:
         producer.close()
+    _, errors = delivered(futures)
+    assert not errors, f"the broker refused {len(errors)} of {len(events)} sends: {collections.Counter(errors)}"
 
 
 def delivered(futures: list[FutureRecordMetadata]) -> tuple[list[int], list[str]]:
@@ -122,11 +125,34 @@ def stored_users(settings: Settings, events: list[dict[str, Any]]) -> int:
     return sum(1 for row in rows if row.get(n.USER_TXN_COUNT_24H))
 
 
-def wait_until(what: str, check: Any, limit_s: float = 90.0) -> None:
+def wait_until(what: str, check: Any, limit_s: float = 90.0, explain: Any = None) -> None:
     deadline = time.monotonic() + limit_s
     while not check():
-        assert time.monotonic() < deadline, f"gave up waiting for: {what}"
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"gave up waiting for: {what}" + (f"; {explain()}" if explain else ""))
         time.sleep(0.5)
+
+
+def topic_census(settings: Settings) -> str:
+    """What rtml.transactions holds now, by the events' tag (pre, away, post), with partitions and
+    offsets: tells "never on the topic" from "on the topic, not processed"."""
+    where: dict[str, list[tuple[int, int]]] = collections.defaultdict(list)
+    reader = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(Topics.TRANSACTIONS, p) for p in sorted(reader.partitions_for_topic(Topics.TRANSACTIONS) or ())]
+        reader.assign(tps)
+        reader.seek_to_beginning(*tps)
+        quiet_since = time.monotonic()
+        while time.monotonic() - quiet_since < 3:
+            for records in reader.poll(timeout_ms=300).values():
+                quiet_since = time.monotonic()
+                for r in records:
+                    where[str(json.loads(r.value)["user_id"]).split("-")[1]].append((r.partition, r.offset))
+    finally:
+        reader.close()
+    return "on the topic: " + ", ".join(
+        f"{tag} x{len(spots)} (partition/offset {min(spots)}..{max(spots)})" for tag, spots in sorted(where.items())
+    ) + f"; partitions {len(tps)}"
 
 
 def monitor_predictions(monitor: ServiceProcess) -> int:
@@ -191,7 +217,7 @@ def test_broker_restart_under_traffic(stack: Stack, broker: EmbeddedBroker) -> N
     request_nothing(stack.settings)
     after_statuses = score(stack, after)
     wait_until("every event produced after the restart in the online store",
-                lambda: stored_users(stack.settings, after) == count)
+               lambda: stored_users(stack.settings, after) == count, explain=lambda: topic_census(stack.settings))
     post_logs = read_prediction_logs(stack.settings, {e["transaction_id"] for e in after})
     logged_after = {log.transaction_id for log in post_logs}
     # Our side is done once every answered request's log is acknowledged and none waits in the buffer.
@@ -204,7 +230,8 @@ def test_broker_restart_under_traffic(stack: Stack, broker: EmbeddedBroker) -> N
     acked_events = [sent_away[i] for i in acked]
     kept_events = kept_on_topic(stack.settings, acked_events)
     wait_until("every acknowledged event the broker kept in the online store",
-               lambda: stored_users(stack.settings, kept_events) == len(kept_events))
+               lambda: stored_users(stack.settings, kept_events) == len(kept_events),
+               explain=lambda: topic_census(stack.settings))
     wait_until("the monitor consumes predictions after the restart",
                lambda: monitor_predictions(stack.monitor) >= seen_before + count)
     wait_until("the training service reads requests after the restart", lambda: training_counted_invalid(stack.training) == 2)
