@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any
 from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
+from kafka.errors import (
+    CommitFailedError,
+    IllegalGenerationError,
+    KafkaError,
+    RebalanceInProgressError,
+    TopicAlreadyExistsError,
+    UnknownMemberIdError,
+)
 from kafka.structs import OffsetAndMetadata
 
 from services.common.events import InternalTopics, Topics
@@ -30,6 +37,14 @@ if TYPE_CHECKING:  # lost_log reads partitions with make_reader from here
 log = logging.getLogger(__name__)
 
 Handler = Callable[[list[ConsumerRecord]], None]
+
+# What a commit raises when the group rebalanced under the batch, none of it retriable: kafka-python
+# 3 raises RebalanceInProgressError itself while its own rejoin is under way (a short poll, such
+# as the feature stages' accumulating ones, started the join and returned before it completed),
+# and the broker answers ILLEGAL_GENERATION or UNKNOWN_MEMBER_ID once the group has moved on;
+# kafka-python 2.x raised CommitFailedError. Uncaught, it ended a feature instance whenever its
+# partner restarted (tests/foundation/test_commit_in_rebalance.py).
+GROUP_MOVED_ON = (CommitFailedError, RebalanceInProgressError, IllegalGenerationError, UnknownMemberIdError)
 
 
 def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
@@ -252,9 +267,10 @@ class BatchConsumer:
         _log_batch("batch handled", batch)
         try:
             self.consumer.commit(next_offsets(batch))
-        except CommitFailedError:
-            # The group moved on (a batch outlived max_poll_interval, e.g. on a starved CPU): the
-            # next poll rejoins and whoever owns the partitions now handles these records again.
+        except GROUP_MOVED_ON:
+            # The group moved on (a batch outlived max_poll_interval, e.g. on a starved CPU, or a
+            # member joined or left while it was handled): the next poll rejoins and whoever owns
+            # the partitions now handles these records again.
             log.warning("commit refused after a rebalance; the batch will be redelivered", extra={"records": len(batch)})
             return 0
         except KafkaError as exc:
