@@ -133,6 +133,15 @@ def wait_until(what: str, check: Any, limit_s: float = 90.0, explain: Any = None
         time.sleep(0.5)
 
 
+def tansu_partition_broken(broker: EmbeddedBroker) -> bool:
+    """Whether the restarted Tansu logged the offset-0 collision that breaks a partition for good."""
+    if broker.log_path is None or not broker.log_path.exists():
+        return False
+    log = broker.log_path.read_text(errors="replace")
+    last_start = log.rfind("tansu broker")
+    return "AlreadyExists" in log[last_start:] and "/records/00000000000000000000.batch" in log[last_start:]
+
+
 def topic_census(settings: Settings) -> str:
     """What rtml.transactions holds now, by the events' tag (pre, away, post), with partitions and
     offsets: tells "never on the topic" from "on the topic, not processed"."""
@@ -212,6 +221,16 @@ def test_broker_restart_under_traffic(stack: Stack, broker: EmbeddedBroker) -> N
     away_producer.flush(timeout=60)
     away_producer.close()
     acked, send_errors = delivered(away_futures)
+    restarts = 1
+    if tansu_partition_broken(broker):
+        # Tansu 0.6.0's bug, not ours: a record that reached it before the topics were re-created
+        # sits at offset 0, the re-created topic writes its first batch there again, and from then
+        # on every produce to that partition fails (UnknownError). Restart it once more, as an
+        # operator would; the consumers meet a second restart (docs/reliability.md).
+        broker.stop()
+        broker.start()
+        ensure_topics(stack.settings)
+        restarts = 2
 
     produce(stack.settings, after)
     request_nothing(stack.settings)
@@ -234,7 +253,7 @@ def test_broker_restart_under_traffic(stack: Stack, broker: EmbeddedBroker) -> N
                explain=lambda: topic_census(stack.settings))
     wait_until("the monitor consumes predictions after the restart",
                lambda: monitor_predictions(stack.monitor) >= seen_before + count)
-    wait_until("the training service reads requests after the restart", lambda: training_counted_invalid(stack.training) == 2)
+    wait_until("the training service reads requests after the restart", lambda: training_counted_invalid(stack.training) >= 2)  # a read whose commit a rejoin refused is read again
     alive = {name: s.alive() for name, s in
              (("feature", stack.feature), ("monitor", stack.monitor), ("training", stack.training))}
     assert stack.inference.process is not None and stack.inference.process.poll() is None
@@ -256,6 +275,7 @@ def test_broker_restart_under_traffic(stack: Stack, broker: EmbeddedBroker) -> N
         "acknowledged_events_kept_by_broker": len(kept_events),
         "kept_events_processed": stored_users(stack.settings, kept_events),
         "services_alive": alive,
+        "broker_restarts": restarts,
     })
     assert during_statuses == {200: count}, "scoring must not depend on the broker"
     assert after_statuses == {200: count}
