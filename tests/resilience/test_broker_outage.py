@@ -222,17 +222,20 @@ def test_broker_restart_under_traffic(stack: Stack, broker: EmbeddedBroker) -> N
     away_producer.close()
     acked, send_errors = delivered(away_futures)
     restarts = 1
-    if tansu_partition_broken(broker):
+    try:
+        produce(stack.settings, after)
+    except AssertionError:
+        if not tansu_partition_broken(broker):
+            raise
         # Tansu 0.6.0's bug, not ours: a record that reached it before the topics were re-created
-        # sits at offset 0, the re-created topic writes its first batch there again, and from then
-        # on every produce to that partition fails (UnknownError). Restart it once more, as an
+        # sits at offset 0, the re-created topic's first write goes there again, and from then on
+        # every produce to that partition fails (UnknownError). Restart it once more, as an
         # operator would; the consumers meet a second restart (docs/reliability.md).
         broker.stop()
         broker.start()
         ensure_topics(stack.settings)
         restarts = 2
-
-    produce(stack.settings, after)
+        produce(stack.settings, after)
     request_nothing(stack.settings)
     after_statuses = score(stack, after)
     wait_until("every event produced after the restart in the online store",
