@@ -23,6 +23,11 @@ from services.common.settings import Settings
 log = logging.getLogger(__name__)
 
 
+def committed_offsets(consumer: KafkaConsumer, partitions: set[TopicPartition]) -> dict[TopicPartition, int]:
+    """The group's committed offset of each partition (0 where none), each lookup bounded."""
+    return {tp: consumer.committed(tp, timeout_ms=LOOKUP_TIMEOUT_MS) or 0 for tp in partitions}
+
+
 def logs_short_of(
     settings: Settings, consumer: KafkaConsumer, committed: Mapping[TopicPartition, int], probe_s: float = 3.0
 ) -> list[TopicPartition]:
@@ -93,8 +98,7 @@ class ShortLogGuard(ConsumerRebalanceListener):
             return []
         assigned, self.pending = self.pending, None
         try:
-            committed = {tp: consumer.committed(tp, timeout_ms=LOOKUP_TIMEOUT_MS) or 0 for tp in assigned}
-            return read_short_logs_from_start(self.settings, consumer, committed, self.who)
+            return read_short_logs_from_start(self.settings, consumer, committed_offsets(consumer, assigned), self.who)
         except KafkaError as exc:
             if not exc.retriable:
                 raise

@@ -22,7 +22,7 @@ import time
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 
 from services.common.kafka import LOOKUP_TIMEOUT_MS, make_reader
-from services.common.lost_log import read_short_logs_from_start
+from services.common.lost_log import committed_offsets, read_short_logs_from_start
 from services.common.settings import Settings
 from services.feature import metrics
 from services.feature.processor import BatchProcessor
@@ -71,7 +71,7 @@ class StateRebuilder(ConsumerRebalanceListener):
         started = time.monotonic()
         try:
             self.processor.logic.reset(assigned)
-            committed = {tp: self.group_consumer.committed(tp, timeout_ms=LOOKUP_TIMEOUT_MS) or 0 for tp in assigned}
+            committed = committed_offsets(self.group_consumer, assigned)
             short = read_short_logs_from_start(self.settings, self.group_consumer, committed, f"feature {self.stage}")
             ends = {tp: end for tp, end in committed.items() if end > 0 and tp not in short}
             replayed = replay(self.settings, ends, self.processor) if ends else 0
