@@ -22,21 +22,23 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import psutil
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
 from services.common.broker import EmbeddedBroker, free_port
-from services.common.events import Label, Topics, Transaction, decode, encode
+from services.common.events import InternalTopics, Label, Topics, Transaction, decode, encode
 from services.common.kafka import ensure_topics, make_producer
-from services.common.settings import REPO_ROOT, Settings, load_settings
+from services.common.settings import FEATURE_STAGES, REPO_ROOT, Settings, load_settings
 from services.feature.store import apply_repo, open_store
 from services.features import names as n
 from services.simulator import SimulatorConfig, generate, publish
-from tests.feature.conftest import committed_and_end
+from tests.feature.conftest import committed, committed_and_end, topic_end
 
 
 def _validate(records: list[ConsumerRecord]) -> None:
@@ -64,29 +66,51 @@ def raw_consume_rate(settings: Settings, total: int, validate: bool = False) -> 
     return total / elapsed
 
 
-def start_service(settings: Settings, log: Path, port: int) -> subprocess.Popen[bytes]:
+def start_service(settings: Settings, log: Path, port: int, stages: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "RTML_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "RTML_DATA_DIR": str(settings.data_dir),
-           "RTML_FEATURE_PORT": str(port), "RTML_LOG_FORMAT": "console", "RTML_LOG_LEVEL": "WARNING"}
+           "RTML_FEATURE_PORT": str(port), "RTML_FEATURE_STAGES": stages, "RTML_LOG_FORMAT": "console",
+           "RTML_LOG_LEVEL": "WARNING"}
     return subprocess.Popen([sys.executable, "-m", "services.feature"], cwd=REPO_ROOT, env=env,
                             stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
 
-def sustained_rate(settings: Settings, total: int) -> tuple[float, float]:
-    """(events/s between 10 % and 90 % committed, seconds from service start to all committed)."""
+@dataclass
+class Drain:
+    """How the service drained the backlog."""
+
+    rate: float  # contract events/s committed (user and label stages) between 10 % and 90 %
+    drained_s: float  # service start to every contract event committed
+    all_stages_s: float  # service start to the merchant stage's group caught up too
+    cpu_us_per_event: float  # CPU of every service process per contract event, between the marks
+
+
+def cpu_seconds(procs: list[psutil.Process]) -> float:
+    return sum(t.user + t.system for t in (p.cpu_times() for p in procs))
+
+
+def drain(settings: Settings, total: int, services: list[subprocess.Popen[bytes]]) -> Drain:
+    """Poll the groups' committed offsets while the service drains the backlog."""
+    procs = [psutil.Process(s.pid) for s in services]
     started = time.perf_counter()
-    marks: dict[str, tuple[float, int]] = {}
+    marks: dict[str, tuple[float, int, float]] = {}
     while True:
         done, _ = committed_and_end(settings)
         now = time.perf_counter()
         if done >= total * 0.1 and "lo" not in marks:
-            marks["lo"] = (now, done)
+            marks["lo"] = (now, done, cpu_seconds(procs))
         if done >= total * 0.9 and "hi" not in marks:
-            marks["hi"] = (now, done)
+            marks["hi"] = (now, done, cpu_seconds(procs))
         if done >= total:
             break
         time.sleep(0.25)
-    (t_lo, d_lo), (t_hi, d_hi) = marks["lo"], marks["hi"]
-    return (d_hi - d_lo) / max(t_hi - t_lo, 1e-9), time.perf_counter() - started
+    drained_s = time.perf_counter() - started
+    # The merchant stage works behind the other two: ingestion is over when it has caught up.
+    tps, _ = topic_end(settings, InternalTopics.MERCHANT_EVENTS)
+    while committed(settings, "merchant", tps) < topic_end(settings, InternalTopics.MERCHANT_EVENTS)[1]:
+        time.sleep(0.25)
+    (t_lo, d_lo, c_lo), (t_hi, d_hi, c_hi) = marks["lo"], marks["hi"]
+    return Drain(rate=(d_hi - d_lo) / max(t_hi - t_lo, 1e-9), drained_s=drained_s,
+                 all_stages_s=time.perf_counter() - started, cpu_us_per_event=(c_hi - c_lo) / (d_hi - d_lo) * 1e6)
 
 
 def live_traffic(producer: KafkaProducer, rate: float, seconds: float, stop: threading.Event) -> int:
@@ -143,7 +167,9 @@ def main() -> None:
     parser.add_argument("--transactions", type=int, default=12_000, help="simulated transactions in the backlog")
     parser.add_argument("--rate", type=float, default=1000.0, help="paced events/s for the freshness phase")
     parser.add_argument("--seconds", type=float, default=30.0, help="length of the freshness phase")
-    parser.add_argument("--instances", type=int, default=1, help="feature service processes sharing the partitions")
+    parser.add_argument("--instances", type=int, default=1, help="feature service instances sharing the partitions")
+    parser.add_argument("--split-stages", action="store_true",
+                        help="run each instance as one process per stage (RTML_FEATURE_STAGES) instead of one for all")
     args = parser.parse_args()
     if args.instances < 1:
         parser.error(f"--instances must be at least 1, got {args.instances}")
@@ -156,10 +182,13 @@ def main() -> None:
         total = publish(generate(SimulatorConfig(events=args.transactions, seed=7)), producer)
         ceiling = max(raw_consume_rate(settings, total) for _ in range(2))
         floor = max(raw_consume_rate(settings, total, validate=True) for _ in range(2))
-        ports = [settings.feature_port, *(free_port() for _ in range(args.instances - 1))]
-        services = [start_service(settings, Path(tmp) / f"feature-{i}.log", port) for i, port in enumerate(ports)]
+        layout = list(FEATURE_STAGES) if args.split_stages else [",".join(FEATURE_STAGES)]
+        processes = [stages for _ in range(args.instances) for stages in layout]
+        ports = [settings.feature_port, *(free_port() for _ in range(len(processes) - 1))]
+        services = [start_service(settings, Path(tmp) / f"feature-{i}.log", port, stages)
+                    for i, (port, stages) in enumerate(zip(ports, processes, strict=True))]
         try:
-            ingest, drained_s = sustained_rate(settings, total)
+            drained = drain(settings, total, services)
             for port in ports:
                 assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
             stop = threading.Event()
@@ -184,8 +213,11 @@ def main() -> None:
     print(f"raw kafka-python consume (ceiling): {ceiling:,.0f} events/s")
     print(f"validation floor (same consumer, every event decoded and validated): {floor:,.0f} events/s "
           f"({floor / ceiling:.0%} of raw)")
-    print(f"feature service ({args.instances} instance(s)) sustained ingestion: {ingest:,.0f} events/s ({ingest / ceiling:.0%} of raw); "
-          f"drained in {drained_s:.1f} s from process start")
+    shape = f"{args.instances} instance(s), {len(processes)} process(es)"
+    print(f"feature service ({shape}) sustained ingestion: {drained.rate:,.0f} events/s "
+          f"({drained.rate / ceiling:.0%} of raw); contract events committed {drained.drained_s:.1f} s after process "
+          f"start, merchant stage caught up at {drained.all_stages_s:.1f} s; service CPU "
+          f"{drained.cpu_us_per_event:.0f} µs per event (raw consumer: {1e6 / ceiling:.0f} µs)")
     print(f"freshness at {sent[0] / args.seconds:,.0f} events/s paced ({len(fresh)} probes): "
           f"p50 {pct(fresh, 50) * 1000:.0f} ms, p99 {pct(fresh, 99) * 1000:.0f} ms, max {max(fresh) * 1000:.0f} ms")
 

@@ -11,6 +11,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "RTML_"
+# The feature service's stages (services/feature/stages.py), in pipeline order.
+FEATURE_STAGES = ("user", "label", "merchant")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -73,6 +75,13 @@ class Settings(BaseSettings):
     training_port: int = Field(8002, ge=1, le=65535)
     monitor_port: int = Field(8003, ge=1, le=65535)
     inference_port: int = Field(3000, ge=1, le=65535)
+
+    # --- feature service ---
+    feature_stages: str = Field(
+        ",".join(FEATURE_STAGES),
+        description="Comma-separated feature stages this process runs (user, label, merchant). Every stage must "
+        "run somewhere: all in one process, or one process per stage so each has its own interpreter and core",
+    )
 
     # --- inference ---
     inference_max_batch: int = Field(
@@ -165,6 +174,21 @@ class Settings(BaseSettings):
         if not value.startswith(allowed):
             raise ValueError(f"must start with one of {', '.join(allowed)}")
         return value
+
+    @field_validator("feature_stages")
+    @classmethod
+    def _known_stages(cls, value: str) -> str:
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        unknown = [name for name in names if name not in FEATURE_STAGES]
+        if unknown or not names:
+            raise ValueError(f"expected a comma-separated subset of {', '.join(FEATURE_STAGES)}, got {value!r}")
+        if len(set(names)) != len(names):
+            raise ValueError(f"a stage is named twice in {value!r}")
+        return ",".join(names)
+
+    @property
+    def feature_stage_names(self) -> tuple[str, ...]:
+        return tuple(self.feature_stages.split(","))
 
     @property
     def bootstrap_servers(self) -> list[str]:

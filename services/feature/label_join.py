@@ -31,6 +31,7 @@ class Pending:
     partition: int
     offset: int
     value: bytes
+    ts_us: int  # the label's event time, converted once (every batch reads it)
 
 
 @dataclass
@@ -72,7 +73,7 @@ class LabelJoin:
         if known is None:
             # Labels race their transaction, which goes through the user stage first.
             if label.transaction_id not in self.pending_labels:
-                self.pending_labels[label.transaction_id] = Pending(label, partition, offset, value)
+                self.pending_labels[label.transaction_id] = Pending(label, partition, offset, value, ts_us)
                 heapq.heappush(self.pending_times, (ts_us, label.transaction_id))
             return Outcome.PENDING
         self._attribute(label, partition, known[0])
@@ -92,8 +93,9 @@ class LabelJoin:
         lows = batch_lows(self.label_progress, ((p, f.ts_us) for p, f in labels))
         # A waiting label is attributed later with its own (older) time.
         for waiting in self.pending_labels.values():
-            ts_us = agg.to_us(waiting.label.timestamp)
-            lows[waiting.partition] = min(lows.get(waiting.partition, ts_us), ts_us)
+            held = lows.get(waiting.partition)
+            if held is None or waiting.ts_us < held:
+                lows[waiting.partition] = waiting.ts_us
         self._trim()
         return labels, lows
 

@@ -18,7 +18,7 @@ from kafka.coordinator.assignors.range import RangePartitionAssignor
 from services.common.events import InternalTopics, Topics
 from services.common.kafka import BatchConsumer, ShutdownFlag, ensure_topics, make_consumer, make_producer, make_reader
 from services.common.ops_http import OpsServer, ops_app
-from services.common.settings import Settings
+from services.common.settings import FEATURE_STAGES, Settings
 from services.feature import metrics
 from services.feature.processor import BatchProcessor, StageLogic
 from services.feature.rebuild import MAX_PARTITION_FETCH_BYTES, StateRebuilder
@@ -70,14 +70,16 @@ def partition_counts(settings: Settings, timeout_s: float = 30.0) -> dict[str, i
     return counts
 
 
-def build_stages(counts: dict[str, int]) -> list[StageLogic]:
-    """The user, label and merchant stages, given the partition counts of their topics."""
+def build_stages(counts: dict[str, int], names: tuple[str, ...] = FEATURE_STAGES) -> list[StageLogic]:
+    """The stages called ``names`` (by default user, label and merchant), given the partition
+    counts of their topics."""
     internal = {topic: counts[topic] for topic in InternalTopics.ALL}
-    return [
+    stages: list[StageLogic] = [
         UserStage(internal),
         LabelStage(counts[Topics.TRANSACTIONS], internal),
         MerchantStage(counts[Topics.TRANSACTIONS], counts[Topics.LABELS]),
     ]
+    return [stage for stage in stages if stage.name in names]
 
 
 class StageRunner:
@@ -126,7 +128,8 @@ def run(settings: Settings, stop: ShutdownFlag) -> None:
     # so lingering adds no latency; it lets records fill large batches instead of waking the
     # sender thread for each new small one (13 % of the service's samples with the default).
     producer = make_producer(settings, linger_ms=PRODUCER_LINGER_MS, batch_size=PRODUCER_BATCH_BYTES)
-    runners = [StageRunner(settings, stage, producer) for stage in build_stages(counts)]
+    stages = build_stages(counts, settings.feature_stage_names)
+    runners = [StageRunner(settings, stage, producer) for stage in stages]
     failed: list[str] = []
 
     def guarded(runner: StageRunner) -> None:
@@ -141,7 +144,8 @@ def run(settings: Settings, stop: ShutdownFlag) -> None:
     threads = [threading.Thread(target=guarded, args=(r,), name=f"feature-{r.name}") for r in runners]
     for thread in threads:
         thread.start()
-    log.info("feature service started", extra={"groups": GROUPS, "port": settings.feature_port})
+    groups = {stage.name: stage.group for stage in stages}
+    log.info("feature service started", extra={"groups": groups, "port": settings.feature_port})
     try:
         while any(t.is_alive() for t in threads):
             # Short joins keep the main thread free to run the SIGTERM handler.

@@ -35,14 +35,14 @@ WINDOW_30D_US = 30 * 24 * 3600 * _US
 LATENESS_US = int(ALLOWED_LATENESS.total_seconds()) * _US
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
 
 Row = dict[str, Any]
 
 
 def to_us(moment: datetime) -> int:
     """Microseconds since the epoch: integer time so window edges compare exactly."""
-    delta = moment.astimezone(UTC) - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * _US + delta.microseconds
+    return (moment - _EPOCH) // _ONE_US  # exact: timedelta floor division is integer arithmetic
 
 
 def from_us(micros: int) -> datetime:
