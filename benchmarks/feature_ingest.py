@@ -88,6 +88,17 @@ def cpu_seconds(procs: list[psutil.Process]) -> float:
     return sum(t.user + t.system for t in (p.cpu_times() for p in procs))
 
 
+def wait_live(port: int, service: subprocess.Popen[bytes]) -> None:
+    while service.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/livez", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"feature service on port {port} exited with {service.returncode}")
+
+
 def drain(settings: Settings, total: int, services: list[subprocess.Popen[bytes]]) -> Drain:
     """Poll the groups' committed offsets while the service drains the backlog."""
     procs = [psutil.Process(s.pid) for s in services]
@@ -185,8 +196,12 @@ def main() -> None:
         layout = list(FEATURE_STAGES) if args.split_stages else [",".join(FEATURE_STAGES)]
         processes = [stages for _ in range(args.instances) for stages in layout]
         ports = [settings.feature_port, *(free_port() for _ in range(len(processes) - 1))]
-        services = [start_service(settings, Path(tmp) / f"feature-{i}.log", port, stages)
-                    for i, (port, stages) in enumerate(zip(ports, processes, strict=True))]
+        services = []
+        for i, (port, stages) in enumerate(zip(ports, processes, strict=True)):
+            services.append(start_service(settings, Path(tmp) / f"feature-{i}.log", port, stages))
+            # The next starts once this one answers (it has applied the Feast repo by then): the
+            # local file registry is rewritten in place, so concurrent applies could tear it.
+            wait_live(port, services[-1])
         try:
             drained = drain(settings, total, services)
             for port in ports:

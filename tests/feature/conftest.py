@@ -45,10 +45,11 @@ def settings(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -
 class ServiceProcess:
     """``python -m services.feature`` as its container runs it."""
 
-    def __init__(self, settings: Settings, log: Path, port: int | None = None) -> None:
+    def __init__(self, settings: Settings, log: Path, port: int | None = None, stages: str | None = None) -> None:
         self.settings = settings
         self.log = log
         self.port = port or settings.feature_port
+        self.stages = stages  # RTML_FEATURE_STAGES; None runs every stage
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -62,6 +63,7 @@ class ServiceProcess:
             "RTML_DATA_DIR": str(self.settings.data_dir),
             "RTML_FEATURE_PORT": str(self.port),
             "RTML_LOG_FORMAT": "console",
+            **({"RTML_FEATURE_STAGES": self.stages} if self.stages else {}),
         }
         out = open(self.log, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen([sys.executable, "-m", "services.feature"], cwd=REPO_ROOT, env=env,

@@ -42,12 +42,21 @@ def test_env_vars_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
         ("RTML_KFP_HOST", "ml-pipeline:8888"),
         ("RTML_INFERENCE_PORT", "70000"),
         ("RTML_LOG_LEVEL", "LOUD"),
+        ("RTML_FEATURE_STAGES", "user,scoring"),
+        ("RTML_FEATURE_STAGES", "user,user"),
+        ("RTML_FEATURE_STAGES", " , "),
     ],
 )
 def test_invalid_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch, var: str, value: str) -> None:
     monkeypatch.setenv(var, value)
     with pytest.raises(SettingsError, match=var):
         load_settings()
+
+
+def test_feature_stages_are_read_trimmed(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().feature_stage_names == ("user", "label", "merchant")
+    monkeypatch.setenv("RTML_FEATURE_STAGES", " merchant , label")
+    assert load_settings().feature_stage_names == ("merchant", "label")
 
 
 def test_every_field_is_an_rtml_variable() -> None:

@@ -188,12 +188,13 @@ class Booting:
         return self.log_path.read_text(errors="replace")[-3000:]
 
 
-def _start(service: str, objects: tuple[dict[str, Any], ...], stores: Stores) -> Booting:
-    pod = find(objects, "Deployment", f"rtml-{service}")["spec"]["template"]["spec"]
+def _start(service: str, objects: tuple[dict[str, Any], ...], stores: Stores, deployment: str = "") -> Booting:
+    deployment = deployment or f"rtml-{service}"
+    pod = find(objects, "Deployment", deployment)["spec"]["template"]["spec"]
     container = pod["containers"][0]
     module = container["command"][-1]
     assert (REPO_ROOT / module.replace(".", "/") / "__main__.py").is_file(), f"{module} has no __main__: it cannot boot"
-    workdir = stores.scratch / service
+    workdir = stores.scratch / deployment
     env = _local_env(_container_env(objects, container), stores, workdir)
     log_path = workdir / "service.log"
     with open(log_path, "wb") as log:
@@ -233,7 +234,38 @@ def _get(url: str) -> tuple[int, str]:
 
 @pytest.mark.parametrize("service", RTML_SERVICES)
 def test_service_boots_from_the_rendered_chart_and_becomes_ready(service: str, booting: dict[str, Booting]) -> None:
-    booted = booting[service]
+    _ready_then_terminated(service, booting[service])
+
+
+def test_split_feature_stages_boot_from_the_rendered_chart(applied: tuple[dict[str, Any], ...], stores: Stores) -> None:
+    """feature.splitStages: each stage's Deployment boots as rendered, runs its own stage only
+    (its group owns every partition of that stage, none of the others) and stops on SIGTERM."""
+    objects = rendered_objects("split-stages")
+    stages = ("user", "label", "merchant")
+    # All three at once, as their Deployments start together: each applies the Feast repo at
+    # start, and the chart's S3 registry is written whole, so the applies may overlap.
+    started: dict[str, Booting] = {}
+    try:
+        for stage in stages:
+            started[stage] = _start("feature", objects, stores, deployment=f"rtml-feature-{stage}")
+        for stage, booted in started.items():
+            _wait_ready(f"feature-{stage}", booted)
+            metrics = _get(f"http://127.0.0.1:{booted.port}/metrics")[1]
+            owned = {
+                line.split('stage="')[1].split('"')[0]: float(line.rsplit(" ", 1)[1])
+                for line in metrics.splitlines()
+                if line.startswith("rtml_feature_assigned_partitions{")
+            }
+            assert set(owned) == {stage} and owned[stage] > 0, f"{stage} process owns {owned}"
+        for stage in stages:
+            _ready_then_terminated(f"feature-{stage}", started.pop(stage))
+    finally:
+        for booted in started.values():
+            booted.process.kill()
+            booted.process.wait()
+
+
+def _wait_ready(name: str, booted: Booting) -> None:
     process, container = booted.process, booted.container
     base = f"http://127.0.0.1:{booted.port}"
     status, body = 0, ""
@@ -244,8 +276,14 @@ def test_service_boots_from_the_rendered_chart_and_becomes_ready(service: str, b
         if status == 200:
             break
         time.sleep(0.5)
-    assert process.poll() is None, f"{service} exited with {process.returncode}:\n{booted.log_tail()}"
-    assert status == 200, f"{service} never became ready (last {status}: {body[:300]}):\n{booted.log_tail()}"
+    assert process.poll() is None, f"{name} exited with {process.returncode}:\n{booted.log_tail()}"
+    assert status == 200, f"{name} never became ready (last {status}: {body[:300]}):\n{booted.log_tail()}"
+
+
+def _ready_then_terminated(name: str, booted: Booting) -> None:
+    _wait_ready(name, booted)
+    process, container = booted.process, booted.container
+    base = f"http://127.0.0.1:{booted.port}"
     assert _get(base + container["livenessProbe"]["httpGet"]["path"])[0] == 200
     assert _get(f"{base}/metrics")[0] == 200
     # What the kubelet does at pod deletion after preStop: SIGTERM, then the grace period.

@@ -19,10 +19,14 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
-{{/* Selector labels of one component; call with (dict "root" $ "component" "feature"). */}}
+{{/* Selector labels of one component; call with (dict "root" $ "component" "feature"), plus
+"stage" for one stage of a feature service split into a Deployment per stage. */}}
 {{- define "rtml.selectorLabels" -}}
 app.kubernetes.io/name: {{ .component }}
 app.kubernetes.io/instance: {{ .root.Release.Name }}
+{{- with .stage }}
+app.kubernetes.io/component: {{ . }}-stage
+{{- end }}
 {{- end -}}
 
 {{- define "rtml.componentLabels" -}}

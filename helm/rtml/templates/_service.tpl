@@ -2,14 +2,18 @@
 One RTML service: ServiceAccount, Deployment, Service, NetworkPolicy and
 PodDisruptionBudget. Call with (dict "root" $ "name" "feature"); the service's
 values block is .Values.<name>. The container runs `python -m services.<name>`,
-exactly what `rtml up` runs locally.
+exactly what `rtml up` runs locally. With "stage" (feature service only), the
+objects are those of one stage: named <name>-<stage>, labelled with the stage,
+and the container runs only that stage (RTML_FEATURE_STAGES).
 */}}
 {{- define "rtml.appService" -}}
 {{- $root := .root -}}
 {{- $name := .name -}}
+{{- $stage := .stage | default "" -}}
 {{- $svc := index $root.Values $name -}}
 {{- $fullname := printf "%s-%s" (include "rtml.fullname" $root) $name -}}
-{{- $ctx := dict "root" $root "component" $name -}}
+{{- if $stage }}{{ $fullname = printf "%s-%s" $fullname $stage }}{{ end -}}
+{{- $ctx := dict "root" $root "component" $name "stage" $stage -}}
 apiVersion: v1
 kind: ServiceAccount
 metadata:
@@ -58,6 +62,10 @@ spec:
               containerPort: {{ $svc.port }}
               protocol: TCP
           {{- include "rtml.appEnv" $root | nindent 10 }}
+            {{- if $stage }}
+            - name: RTML_FEATURE_STAGES
+              value: {{ $stage | quote }}
+            {{- end }}
             {{- if $svc.submitsPipelineRuns }}
             # The image the Kubeflow pipeline steps run in: this chart's training image, which
             # the service passes to the pipeline it builds and submits (pipelines/runner.py submit()).
