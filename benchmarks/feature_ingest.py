@@ -1,12 +1,17 @@
 """Feature ingestion throughput and freshness (``python -m benchmarks.feature_ingest``).
 
-One run, one Tansu broker, the real feature service as a subprocess (local Feast store):
+One run, one Tansu broker, the real feature service as subprocesses (local Feast store): one
+process running every stage, or with ``--split-stages`` one per stage (RTML_FEATURE_STAGES), times
+``--instances``. They start on empty topics, become ready and are then stopped (SIGSTOP) while the
+backlog is published and the ceiling measured, so none drains part of it before the others run.
 
 1. ceiling: a bare kafka-python consumer reading the whole backlog (no decoding), and beside it the
    validation floor: the same consumer validating every event against the contract (what any
    conforming service must do at least, before state, writes or commits);
-2. sustained ingestion: the service draining the same backlog, rate taken between 10 % and 90 %
-   of the committed offsets (startup and the tail excluded);
+2. sustained ingestion: the resumed service draining the same backlog, rate taken between 10 % and
+   90 % of the contract topics' committed offsets (the tail excluded), with the CPU time of every
+   service process per event over the same stretch, and when the merchant stage, which works
+   behind the other two, has caught up;
 3. freshness at a paced rate: live transactions at ``--rate`` events/s while a probe publishes a
    transaction for a fresh user every 100 ms and polls the online store until it is readable;
    freshness = read time - event time (the probe stamps the event just before sending).
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -35,6 +41,7 @@ from services.common.broker import EmbeddedBroker, free_port
 from services.common.events import InternalTopics, Label, Topics, Transaction, decode, encode
 from services.common.kafka import ensure_topics, make_producer
 from services.common.settings import FEATURE_STAGES, REPO_ROOT, Settings, load_settings
+from services.demo.probes import is_ready
 from services.feature.store import apply_repo, open_store
 from services.features import names as n
 from services.simulator import SimulatorConfig, generate, publish
@@ -66,10 +73,17 @@ def raw_consume_rate(settings: Settings, total: int, validate: bool = False) -> 
     return total / elapsed
 
 
+# The processes are stopped (SIGSTOP) while the backlog is published and the ceiling measured, so
+# their heartbeats pause: a session and poll interval longer than that keep them in their groups
+# (no rebalance, no replay when they resume). Only one member per group rebalances at start here.
+PAUSE_PROOF_MS = "120000"
+
+
 def start_service(settings: Settings, log: Path, port: int, stages: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "RTML_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "RTML_DATA_DIR": str(settings.data_dir),
            "RTML_FEATURE_PORT": str(port), "RTML_FEATURE_STAGES": stages, "RTML_LOG_FORMAT": "console",
-           "RTML_LOG_LEVEL": "WARNING"}
+           "RTML_LOG_LEVEL": "WARNING", "RTML_KAFKA_SESSION_TIMEOUT_MS": PAUSE_PROOF_MS,
+           "RTML_KAFKA_MAX_POLL_INTERVAL_MS": PAUSE_PROOF_MS}
     return subprocess.Popen([sys.executable, "-m", "services.feature"], cwd=REPO_ROOT, env=env,
                             stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
@@ -79,31 +93,29 @@ class Drain:
     """How the service drained the backlog."""
 
     rate: float  # contract events/s committed (user and label stages) between 10 % and 90 %
-    drained_s: float  # service start to every contract event committed
-    all_stages_s: float  # service start to the merchant stage's group caught up too
-    cpu_us_per_event: float  # CPU of every service process per contract event, between the marks
+    drained_s: float  # resume to every contract event committed
+    all_stages_s: float  # resume to the merchant stage's group caught up too
+    cpu_us_per_event: list[float]  # CPU per contract event of each service process, between the marks
 
 
-def cpu_seconds(procs: list[psutil.Process]) -> float:
-    return sum(t.user + t.system for t in (p.cpu_times() for p in procs))
+def cpu_seconds(procs: list[psutil.Process]) -> list[float]:
+    return [t.user + t.system for t in (p.cpu_times() for p in procs)]
 
 
-def wait_live(port: int, service: subprocess.Popen[bytes]) -> None:
-    while service.poll() is None:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/livez", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
+def wait_ready(ports: list[int], services: list[subprocess.Popen[bytes]]) -> None:
+    """Until every process answers /readyz (a newcomer rebalances the groups it shares)."""
+    while not all(is_ready(f"http://127.0.0.1:{port}") for port in ports):
+        for port, service in zip(ports, services, strict=True):
+            if service.poll() is not None:
+                raise RuntimeError(f"feature service on port {port} exited with {service.returncode}")
         time.sleep(0.1)
-    raise RuntimeError(f"feature service on port {port} exited with {service.returncode}")
 
 
 def drain(settings: Settings, total: int, services: list[subprocess.Popen[bytes]]) -> Drain:
     """Poll the groups' committed offsets while the service drains the backlog."""
     procs = [psutil.Process(s.pid) for s in services]
     started = time.perf_counter()
-    marks: dict[str, tuple[float, int, float]] = {}
+    marks: dict[str, tuple[float, int, list[float]]] = {}
     while True:
         done, _ = committed_and_end(settings)
         now = time.perf_counter()
@@ -121,7 +133,7 @@ def drain(settings: Settings, total: int, services: list[subprocess.Popen[bytes]
         time.sleep(0.25)
     (t_lo, d_lo, c_lo), (t_hi, d_hi, c_hi) = marks["lo"], marks["hi"]
     return Drain(rate=(d_hi - d_lo) / max(t_hi - t_lo, 1e-9), drained_s=drained_s,
-                 all_stages_s=time.perf_counter() - started, cpu_us_per_event=(c_hi - c_lo) / (d_hi - d_lo) * 1e6)
+                 all_stages_s=time.perf_counter() - started, cpu_us_per_event=[(hi - lo) / (d_hi - d_lo) * 1e6 for lo, hi in zip(c_lo, c_hi, strict=True)])
 
 
 def live_traffic(producer: KafkaProducer, rate: float, seconds: float, stop: threading.Event) -> int:
@@ -169,7 +181,7 @@ def probe_freshness(settings: Settings, seconds: float) -> list[float]:
     return samples
 
 
-def pct(values: list[float], q: float) -> float:
+def pct(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
 
@@ -189,19 +201,25 @@ def main() -> None:
                                  feature_port=free_port())
         ensure_topics(settings)
         apply_repo(settings)
+        layout = list(FEATURE_STAGES) if args.split_stages else [",".join(FEATURE_STAGES)]
+        processes = [stages for _ in range(args.instances) for stages in layout]
+        ports = [settings.feature_port, *(free_port() for _ in range(len(processes) - 1))]
+        services: list[subprocess.Popen[bytes]] = []
+        for i, (port, stages) in enumerate(zip(ports, processes, strict=True)):
+            services.append(start_service(settings, Path(tmp) / f"feature-{i}.log", port, stages))
+            # The next starts once this one is ready (it has applied the Feast repo by then): the
+            # local file registry is rewritten in place, so concurrent applies could tear it.
+            wait_ready(ports[: i + 1], services)
+        # Every process is ready and idle; stopped, none can take a head start on the backlog
+        # while the others start or while the ceiling is measured.
+        for service in services:
+            service.send_signal(signal.SIGSTOP)
         producer = make_producer(settings)
         total = publish(generate(SimulatorConfig(events=args.transactions, seed=7)), producer)
         ceiling = max(raw_consume_rate(settings, total) for _ in range(2))
         floor = max(raw_consume_rate(settings, total, validate=True) for _ in range(2))
-        layout = list(FEATURE_STAGES) if args.split_stages else [",".join(FEATURE_STAGES)]
-        processes = [stages for _ in range(args.instances) for stages in layout]
-        ports = [settings.feature_port, *(free_port() for _ in range(len(processes) - 1))]
-        services = []
-        for i, (port, stages) in enumerate(zip(ports, processes, strict=True)):
-            services.append(start_service(settings, Path(tmp) / f"feature-{i}.log", port, stages))
-            # The next starts once this one answers (it has applied the Feast repo by then): the
-            # local file registry is rewritten in place, so concurrent applies could tear it.
-            wait_live(port, services[-1])
+        for service in services:
+            service.send_signal(signal.SIGCONT)
         try:
             drained = drain(settings, total, services)
             for port in ports:
@@ -230,9 +248,12 @@ def main() -> None:
           f"({floor / ceiling:.0%} of raw)")
     shape = f"{args.instances} instance(s), {len(processes)} process(es)"
     print(f"feature service ({shape}) sustained ingestion: {drained.rate:,.0f} events/s "
-          f"({drained.rate / ceiling:.0%} of raw); contract events committed {drained.drained_s:.1f} s after process "
-          f"start, merchant stage caught up at {drained.all_stages_s:.1f} s; service CPU "
-          f"{drained.cpu_us_per_event:.0f} µs per event (raw consumer: {1e6 / ceiling:.0f} µs)")
+          f"({drained.rate / ceiling:.0%} of raw); contract events committed {drained.drained_s:.1f} s after the "
+          f"idle, ready processes resumed, merchant stage caught up at {drained.all_stages_s:.1f} s; service CPU "
+          f"{sum(drained.cpu_us_per_event):.0f} µs per event (raw consumer's wall time: {1e6 / ceiling:.0f} µs)")
+    if len(processes) > 1:
+        print("  CPU per event by process: " + ", ".join(
+            f"{stages} {cpu:.0f} µs" for stages, cpu in zip(processes, drained.cpu_us_per_event, strict=True)))
     print(f"freshness at {sent[0] / args.seconds:,.0f} events/s paced ({len(fresh)} probes): "
           f"p50 {pct(fresh, 50) * 1000:.0f} ms, p99 {pct(fresh, 99) * 1000:.0f} ms, max {max(fresh) * 1000:.0f} ms")
 
