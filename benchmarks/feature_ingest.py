@@ -3,10 +3,10 @@
 One run, one Tansu broker, the real feature service as subprocesses (local Feast store): one
 process running every stage, or with ``--split-stages`` one per stage (RTML_FEATURE_STAGES), times
 ``--instances``. They start on empty topics, become ready and are then stopped (SIGSTOP) while the
-backlog is published and the ceiling measured, so none drains part of it before the others run.
+backlog is published, so none drains part of it before the others run.
 
-1. ceiling: a bare kafka-python consumer reading the whole backlog (no decoding), and beside it the
-   validation floor: the same consumer validating every event against the contract (what any
+1. ceiling (measured once the service has drained): a bare kafka-python consumer reading the
+   whole backlog (no decoding), and beside it the validation floor: the same consumer validating every event against the contract (what any
    conforming service must do at least, before state, writes or commits);
 2. sustained ingestion: the resumed service draining the same backlog, rate taken between 10 % and
    90 % of the contract topics' committed offsets (the tail excluded), with the CPU time of every
@@ -41,7 +41,7 @@ from services.common.broker import EmbeddedBroker, free_port
 from services.common.events import InternalTopics, Label, Topics, Transaction, decode, encode
 from services.common.kafka import ensure_topics, make_producer
 from services.common.settings import FEATURE_STAGES, REPO_ROOT, Settings, load_settings
-from services.demo.probes import is_ready
+from services.demo.probes import is_live, is_ready
 from services.feature.store import apply_repo, open_store
 from services.features import names as n
 from services.simulator import SimulatorConfig, generate, publish
@@ -73,10 +73,11 @@ def raw_consume_rate(settings: Settings, total: int, validate: bool = False) -> 
     return total / elapsed
 
 
-# The processes are stopped (SIGSTOP) while the backlog is published and the ceiling measured, so
-# their heartbeats pause: a session and poll interval longer than that keep them in their groups
-# (no rebalance, no replay when they resume). Only one member per group rebalances at start here.
-PAUSE_PROOF_MS = "120000"
+# The processes are stopped (SIGSTOP) while the backlog is published (a few seconds), so their
+# heartbeats pause: a session and poll interval longer than that keep them in their groups (no
+# rebalance, no replay when they resume). Also the rebalance timeout every group join waits for on
+# Tansu, once, at start.
+PAUSE_PROOF_MS = "20000"
 
 
 def start_service(settings: Settings, log: Path, port: int, stages: str) -> subprocess.Popen[bytes]:
@@ -100,6 +101,13 @@ class Drain:
 
 def cpu_seconds(procs: list[psutil.Process]) -> list[float]:
     return [t.user + t.system for t in (p.cpu_times() for p in procs)]
+
+
+def wait_live(port: int, service: subprocess.Popen[bytes]) -> None:
+    while not is_live(f"http://127.0.0.1:{port}"):
+        if service.poll() is not None:
+            raise RuntimeError(f"feature service on port {port} exited with {service.returncode}")
+        time.sleep(0.1)
 
 
 def wait_ready(ports: list[int], services: list[subprocess.Popen[bytes]]) -> None:
@@ -207,23 +215,27 @@ def main() -> None:
         services: list[subprocess.Popen[bytes]] = []
         for i, (port, stages) in enumerate(zip(ports, processes, strict=True)):
             services.append(start_service(settings, Path(tmp) / f"feature-{i}.log", port, stages))
-            # The next starts once this one is ready (it has applied the Feast repo by then): the
+            # The next starts once this one answers (it has applied the Feast repo by then): the
             # local file registry is rewritten in place, so concurrent applies could tear it.
-            wait_ready(ports[: i + 1], services)
-        # Every process is ready and idle; stopped, none can take a head start on the backlog
-        # while the others start or while the ceiling is measured.
+            wait_live(port, services[-1])
+        # Group joins overlap: on Tansu each one waits for the rebalance timeout.
+        wait_ready(ports, services)
+        backlog = list(generate(SimulatorConfig(events=args.transactions, seed=7)))
+        producer = make_producer(settings)
+        # Every process is ready and idle; stopped, none takes a head start on the backlog while it
+        # is published.
         for service in services:
             service.send_signal(signal.SIGSTOP)
-        producer = make_producer(settings)
-        total = publish(generate(SimulatorConfig(events=args.transactions, seed=7)), producer)
-        ceiling = max(raw_consume_rate(settings, total) for _ in range(2))
-        floor = max(raw_consume_rate(settings, total, validate=True) for _ in range(2))
+        total = publish(backlog, producer)
         for service in services:
             service.send_signal(signal.SIGCONT)
         try:
             drained = drain(settings, total, services)
             for port in ports:
                 assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
+            # The same backlog from the beginning, while the drained service idles.
+            ceiling = max(raw_consume_rate(settings, total) for _ in range(2))
+            floor = max(raw_consume_rate(settings, total, validate=True) for _ in range(2))
             stop = threading.Event()
             sent: list[int] = []
             pacer = threading.Thread(target=lambda: sent.append(live_traffic(producer, args.rate, args.seconds, stop)))

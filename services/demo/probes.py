@@ -17,11 +17,19 @@ def get_json(url: str, timeout_s: float = 5.0) -> Any:
     return resp.json() if resp.status_code == 200 else None
 
 
-def is_ready(base_url: str) -> bool:
+def _answers(url: str) -> bool:
     try:
-        return httpx.get(f"{base_url}/readyz", timeout=2.0).status_code == 200
+        return httpx.get(url, timeout=2.0).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def is_ready(base_url: str) -> bool:
+    return _answers(f"{base_url}/readyz")
+
+
+def is_live(base_url: str) -> bool:
+    return _answers(f"{base_url}/livez")
 
 
 def metric_total(base_url: str, name: str, **labels: str) -> float:
