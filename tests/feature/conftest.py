@@ -25,7 +25,8 @@ from services.common.settings import REPO_ROOT, Settings, load_settings
 from services.feature.service import GROUPS
 from services.feature.store import open_store
 from services.features import names as n
-from services.features.backfill import Backfill
+from services.features.backfill import Backfill, compute
+from services.simulator import SimEvent, to_frames
 
 
 @pytest.fixture(scope="module")
@@ -233,6 +234,17 @@ def assert_online_equals_backfill(settings: Settings, backfill: Backfill) -> Non
             (e, g) for e, g in zip(normalise(expected), normalise(got), strict=True) if e != g
         ]
         assert not mismatched, f"{view}: {len(mismatched)} keys differ, first: {mismatched[0]}"
+
+
+def assert_store_equals_backfill_of(settings: Settings, events: Sequence[SimEvent], min_labels: int) -> Backfill:
+    """The backfill of a simulator stream (none of it late, at least ``min_labels`` labels joined)
+    equals the store, online and offline, exactly; returns it."""
+    transactions, labels = to_frames(events)
+    backfill = compute(transactions, labels)
+    assert backfill.dropped_late == 0 and len(backfill.labels) > min_labels
+    assert_online_equals_backfill(settings, backfill)
+    assert_offline_equals_backfill(settings, backfill)
+    return backfill
 
 
 def assert_offline_equals_backfill(settings: Settings, backfill: Backfill) -> None:

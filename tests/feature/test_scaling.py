@@ -16,12 +16,10 @@ from services.common.kafka import make_producer
 from services.common.settings import Settings
 from services.demo.probes import is_ready, metric_total
 from services.feature.stages import LabelStage, MerchantStage, UserStage
-from services.features.backfill import compute
-from services.simulator import SimulatorConfig, generate, publish, to_frames
+from services.simulator import SimulatorConfig, generate, publish
 from tests.feature.conftest import (
     ServiceProcess,
-    assert_offline_equals_backfill,
-    assert_online_equals_backfill,
+    assert_store_equals_backfill_of,
     wait_caught_up,
 )
 from tests.feature.malformed import read_topic
@@ -70,11 +68,7 @@ def test_two_instances_equal_backfill(settings: Settings, tmp_path: Path) -> Non
             raise AssertionError(f"{exc}\n--- {instances[0].log.name}: {instances[0].log.read_text()[-4000:]}") from None
         wait_caught_up(settings, instances, len(events))
 
-        transactions, labels = to_frames(events)
-        backfill = compute(transactions, labels)
-        assert backfill.dropped_late == 0 and len(backfill.labels) > 1000
-        assert_online_equals_backfill(settings, backfill)
-        assert_offline_equals_backfill(settings, backfill)
+        assert_store_equals_backfill_of(settings, events, min_labels=1000)
 
         dead = read_topic(settings, Topics.DLQ)
         reasons = [dict(r.headers)["reason"].decode() for r in dead]  # type: ignore[attr-defined]

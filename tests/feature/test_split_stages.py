@@ -16,12 +16,10 @@ from services.common.kafka import make_producer
 from services.common.settings import FEATURE_STAGES, REPO_ROOT, Settings
 from services.demo.probes import metric_total
 from services.feature.service import GROUPS
-from services.features.backfill import compute
-from services.simulator import SimulatorConfig, generate, publish, to_frames
+from services.simulator import SimulatorConfig, generate, publish
 from tests.feature.conftest import (
     ServiceProcess,
-    assert_offline_equals_backfill,
-    assert_online_equals_backfill,
+    assert_store_equals_backfill_of,
     wait_caught_up,
 )
 from tests.feature.malformed import read_topic
@@ -53,11 +51,7 @@ def test_one_process_per_stage_equals_backfill(settings: Settings, tmp_path: Pat
         producer.close()
         wait_caught_up(settings, processes, len(events))
 
-        transactions, labels = to_frames(events)
-        backfill = compute(transactions, labels)
-        assert backfill.dropped_late == 0 and len(backfill.labels) > 500
-        assert_online_equals_backfill(settings, backfill)
-        assert_offline_equals_backfill(settings, backfill)
+        assert_store_equals_backfill_of(settings, events, min_labels=500)
         dead = read_topic(settings, Topics.DLQ)
         assert not dead, f"{len(dead)} dead letters, first: {[dict(r.headers) for r in dead[:3]]}"
         assert [p.stop() for p in processes] == [0, 0, 0]
