@@ -19,6 +19,8 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("inference (a)-(d)", ["benchmarks/inference_bench.py", "--seconds", "8"]),
     ("training pipeline", ["-m", "benchmarks.training_pipeline", "300000"]),
     ("feature ingestion", ["-m", "benchmarks.feature_ingest"]),
+    ("feature ingestion, one process per stage", ["-m", "benchmarks.feature_ingest", "--split-stages"]),
+    ("feature user stage, step by step", ["-m", "benchmarks.feature_user_stage"]),
 ]
 
 
