@@ -16,6 +16,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 
 from services.common.events import InternalTopics, Topics
+from services.common.heap import collect_young_rarely, freeze_startup_heap
 from services.common.kafka import BatchConsumer, ShutdownFlag, ensure_topics, make_consumer, make_producer, make_reader
 from services.common.ops_http import OpsServer, ops_app
 from services.common.settings import FEATURE_STAGES, Settings
@@ -140,6 +141,9 @@ def run(settings: Settings, stop: ShutdownFlag) -> None:
             failed.append(runner.name)
             stop.set()
 
+    # Imports and wiring are done: nothing alive now needs collecting, and batches allocate in bursts.
+    freeze_startup_heap()
+    collect_young_rarely()
     ops = OpsServer(ops_app(lambda: readiness(runners)), settings.bind_host, settings.feature_port).start()
     threads = [threading.Thread(target=guarded, args=(r,), name=f"feature-{r.name}") for r in runners]
     for thread in threads:
