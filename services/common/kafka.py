@@ -203,6 +203,7 @@ class BatchConsumer:
         retry_backoff_s: float = 1.0,
         accumulate_ms: int = 0,
         max_batch: int = 0,
+        catch_up_ms: int = 0,
         guard: ShortLogGuard | None = None,
     ) -> None:
         self.consumer = consumer
@@ -215,6 +216,10 @@ class BatchConsumer:
         # ``max_batch`` records): fewer, bigger batches amortise a handler's fixed cost per batch.
         self.accumulate_ms = accumulate_ms
         self.max_batch = max_batch
+        # While the consumer is behind (records already on the broker past its position), keep
+        # filling the batch up to ``catch_up_ms``: those records are not waited for, so a bigger
+        # batch costs no freshness, and a backlog drains in fewer, cheaper batches.
+        self.catch_up_ms = max(catch_up_ms, accumulate_ms)
         self.on_idle = on_idle
         self.retry_backoff_s = retry_backoff_s
         self.batches = 0
@@ -249,10 +254,7 @@ class BatchConsumer:
                     time.sleep(self.retry_backoff_s)
             return 0
         if self.accumulate_ms > 0:
-            deadline = time.monotonic() + self.accumulate_ms / 1000
-            while len(batch) < self.max_batch and (left := deadline - time.monotonic()) > 0:
-                more = self.consumer.poll(timeout_ms=int(left * 1000), max_records=self.max_batch - len(batch))
-                batch.extend(rec for recs in more.values() for rec in recs)
+            self._accumulate(batch)
         # Summed over a consumer's lives (tests/resilience/test_consumer_crashes.py does): "received"
         # counts every delivery, each record once plus once per redelivery; "handled", written after
         # the handler and before the commit, counts every record at least once if none was lost.
@@ -283,6 +285,31 @@ class BatchConsumer:
         self.batches += 1
         self.records += len(batch)
         return len(batch)
+
+    def _accumulate(self, batch: list[ConsumerRecord]) -> None:
+        """Poll more into ``batch`` for up to ``accumulate_ms``, and on to ``catch_up_ms`` while
+        the consumer is behind, until ``max_batch`` records."""
+        started = time.monotonic()
+        live_deadline = started + self.accumulate_ms / 1000
+        catch_up_deadline = started + self.catch_up_ms / 1000
+        while len(batch) < self.max_batch:
+            now = time.monotonic()
+            left = live_deadline - now
+            if left <= 0:
+                left = catch_up_deadline - now
+                if left <= 0 or not self._behind():
+                    return
+            more = self.consumer.poll(timeout_ms=int(left * 1000), max_records=self.max_batch - len(batch))
+            batch.extend(rec for recs in more.values() for rec in recs)
+
+    def _behind(self) -> bool:
+        """Records on the broker past this consumer's position, as of its last fetch response
+        (the high watermark it reports; no request is made)."""
+        for tp in self.consumer.assignment():
+            high = self.consumer.highwater(tp)
+            if high is not None and high > self.consumer.position(tp):
+                return True
+        return False
 
     def _rewind(self, batch: list[ConsumerRecord]) -> None:
         lowest: dict[TopicPartition, int] = {}

@@ -31,11 +31,16 @@ log = logging.getLogger(__name__)
 
 GROUPS = {stage.name: stage.group for stage in (UserStage, LabelStage, MerchantStage)}
 # A batch must be handled well within RTML_KAFKA_MAX_POLL_INTERVAL_MS (5 s by default), even on a
-# starved CPU, or the instance drops out of the group and the batch is redelivered.
-MAX_BATCH = 3_000
+# starved CPU, or the instance drops out of the group and the batch is redelivered: ~100 µs of
+# CPU per event at most makes this 1 s.
+MAX_BATCH = 10_000
 # Bounded wait for more records once a batch has started: at 1,000 events/s it adds at most
 # this much to freshness and turns ~50 tiny writes a second into ~20 bigger ones.
 ACCUMULATE_MS = 30
+# While behind (a backlog, a burst, a restart), batches fill on up to MAX_BATCH for this long:
+# the records are already there, and one write per key per batch instead of one per 3,000
+# events halved the service's CPU per event on a backlog (docs/benchmarks.md, Feature ingestion).
+CATCH_UP_MS = 200
 PRODUCER_LINGER_MS = 500
 PRODUCER_BATCH_BYTES = 512 * 1024
 
@@ -108,7 +113,7 @@ class StageRunner:
     def run(self, stop: ShutdownFlag) -> None:
         BatchConsumer(
             self.consumer, self.handle, on_idle=self.rebuilder.rebuild_if_needed,
-            accumulate_ms=ACCUMULATE_MS, max_batch=MAX_BATCH,
+            accumulate_ms=ACCUMULATE_MS, max_batch=MAX_BATCH, catch_up_ms=CATCH_UP_MS,
         ).run(stop)
 
 

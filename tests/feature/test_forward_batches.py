@@ -5,8 +5,12 @@ limit, and a source partition's facts keep their order."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
+from kafka.partitioner.default import murmur2
 
 from services.common.events import MAX_EVENT_BYTES, EventError, InternalTopics, decode
 from services.common.settings import Settings
@@ -44,6 +48,13 @@ def test_partition_matches_where_the_broker_puts_a_keyed_record(settings: Settin
         producer.close()
     assert len(set(landed)) == 5
     assert landed == [partition_of(k, 5) for k in keys]
+
+
+@hypothesis_settings(max_examples=2_000, deadline=None)
+@given(key=st.text(max_size=80), partitions=st.integers(1, 64))
+def test_partition_agrees_with_kafka_pythons_partitioner(key: str, partitions: int) -> None:
+    """The C murmur2 against kafka-python's pure-Python one, on any key (UTF-8, every length)."""
+    assert partition_of(key, partitions) == (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 def test_transactions_land_where_their_keys_hash_in_order_and_within_size() -> None:

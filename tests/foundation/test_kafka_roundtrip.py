@@ -136,3 +136,55 @@ def test_sigterm_drains_the_batch_and_commits(settings: Settings) -> None:
     # Whatever it processed was committed: a new member of the group starts right after it.
     remaining = _drain(settings, group, [topic], want=200 - processed, timeout_s=20)
     assert len(remaining) == 200 - processed
+
+
+def _batch_sizes_of(settings: Settings, topic: str, expect: int, catch_up_ms: int, live: int = 0) -> list[int]:
+    """Batch sizes a BatchConsumer (1 ms accumulation, 3,000 per batch, fetches of 4 KiB per
+    partition: a batch takes many fetch round trips) hands over for a backlog of ``expect``
+    records, then ``live`` records sent one every 50 ms."""
+    sizes: list[int] = []
+    stop = threading.Event()
+    worker = BatchConsumer(
+        make_consumer(settings, f"g-{uuid.uuid4().hex[:6]}", [topic],
+                      max_partition_fetch_bytes=4096, fetch_max_bytes=4096),
+        lambda batch: sizes.append(len(batch)), accumulate_ms=1, max_batch=3_000, catch_up_ms=catch_up_ms,
+    )
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while sum(sizes) < expect and time.monotonic() < deadline:
+            time.sleep(0.05)
+        producer = make_producer(settings, linger_ms=0)
+        for i in range(live):
+            producer.send(topic, value=f"live-{i}".encode())
+            producer.flush()
+            time.sleep(0.05)
+        while sum(sizes) < expect + live and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(10)
+    return sizes
+
+
+def test_batches_fill_up_while_behind_and_stay_short_when_live(settings: Settings) -> None:
+    topic = f"catch-up-{uuid.uuid4().hex[:8]}"
+    ensure_topics(settings, [topic])
+    producer = make_producer(settings, batch_size=1024)  # small record batches: small fetches
+    for i in range(6_000):
+        producer.send(topic, value=str(i).encode())
+    producer.flush()
+
+    eager = _batch_sizes_of(settings, topic, 6_000, catch_up_ms=0)
+    assert sum(eager) == 6_000
+    assert eager[0] < 3_000  # 1 ms of accumulation is not enough fetches for 3,000
+
+    sizes = _batch_sizes_of(settings, topic, 6_000, catch_up_ms=10_000, live=20)
+    assert sizes[:2] == [3_000, 3_000]  # behind: each batch filled up to max_batch
+    live = sizes[2:]
+    assert sum(live) == 20
+    # Not behind: a batch ends after its 1 ms, not after the 10 s catch-up, so the 20 records
+    # sent over a second come in several batches (Tansu delivers a sparse topic's records once
+    # per fetch wait, up to 500 ms, so a few at a time).
+    assert len(live) >= 2, live
