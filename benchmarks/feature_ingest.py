@@ -54,8 +54,9 @@ def _validate(records: list[ConsumerRecord]) -> None:
         decode(Transaction if record.topic == Topics.TRANSACTIONS else Label, record.value)
 
 
-def raw_consume_rate(settings: Settings, total: int, validate: bool = False) -> float:
-    """The backlog's consume rate with a bare consumer; ``validate`` decodes each event too."""
+def raw_consume_rate(settings: Settings, total: int, validate: bool = False) -> tuple[float, float]:
+    """The backlog's consume rate with a bare consumer (``validate`` decodes each event too),
+    and its CPU time per event (this process, all threads: nothing else runs in it meanwhile)."""
     reader = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False,
                            max_poll_records=5000)
     tps = [TopicPartition(t, p) for t in (Topics.TRANSACTIONS, Topics.LABELS)
@@ -63,6 +64,7 @@ def raw_consume_rate(settings: Settings, total: int, validate: bool = False) -> 
     reader.assign(tps)
     reader.seek_to_beginning(*tps)
     started = time.perf_counter()
+    cpu_started = time.process_time()
     seen = 0
     while seen < total:
         for records in reader.poll(timeout_ms=500).values():
@@ -70,8 +72,9 @@ def raw_consume_rate(settings: Settings, total: int, validate: bool = False) -> 
             if validate:
                 _validate(records)
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
     reader.close()
-    return total / elapsed
+    return total / elapsed, cpu / total * 1e6
 
 
 # The processes are stopped (SIGSTOP) while the backlog is published (a few seconds), so their
@@ -98,6 +101,7 @@ class Drain:
     drained_s: float  # resume to every contract event committed
     all_stages_s: float  # resume to the merchant stage's group caught up too
     cpu_us_per_event: list[float]  # CPU per contract event of each service process, between the marks
+    broker_cpu_us_per_event: float  # the broker's, over the same stretch
 
 
 def cpu_seconds(procs: list[psutil.Process]) -> list[float]:
@@ -120,9 +124,9 @@ def wait_ready(ports: list[int], services: list[subprocess.Popen[bytes]]) -> Non
         time.sleep(0.1)
 
 
-def drain(settings: Settings, total: int, services: list[subprocess.Popen[bytes]]) -> Drain:
+def drain(settings: Settings, total: int, services: list[subprocess.Popen[bytes]], broker_pid: int) -> Drain:
     """Poll the groups' committed offsets while the service drains the backlog."""
-    procs = [psutil.Process(s.pid) for s in services]
+    procs = [psutil.Process(s.pid) for s in services] + [psutil.Process(broker_pid)]
     started = time.perf_counter()
     marks: dict[str, tuple[float, int, list[float]]] = {}
     while True:
@@ -143,8 +147,9 @@ def drain(settings: Settings, total: int, services: list[subprocess.Popen[bytes]
     while committed(settings, "merchant", tps) < end:
         time.sleep(0.25)
     (t_lo, d_lo, c_lo), (t_hi, d_hi, c_hi) = marks["lo"], marks["hi"]
+    cpu = [(hi - lo) / (d_hi - d_lo) * 1e6 for lo, hi in zip(c_lo, c_hi, strict=True)]
     return Drain(rate=(d_hi - d_lo) / max(t_hi - t_lo, 1e-9), drained_s=drained_s,
-                 all_stages_s=time.perf_counter() - started, cpu_us_per_event=[(hi - lo) / (d_hi - d_lo) * 1e6 for lo, hi in zip(c_lo, c_hi, strict=True)])
+                 all_stages_s=time.perf_counter() - started, cpu_us_per_event=cpu[:-1], broker_cpu_us_per_event=cpu[-1])
 
 
 def live_traffic(producer: KafkaProducer, rate: float, seconds: float, stop: threading.Event) -> int:
@@ -233,12 +238,13 @@ def main() -> None:
         for service in services:
             service.send_signal(signal.SIGCONT)
         try:
-            drained = drain(settings, total, services)
+            assert broker.process is not None
+            drained = drain(settings, total, services, broker.process.pid)
             for port in ports:
                 assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
             # The same backlog from the beginning, while the drained service idles.
-            ceiling = max(raw_consume_rate(settings, total) for _ in range(2))
-            floor = max(raw_consume_rate(settings, total, validate=True) for _ in range(2))
+            ceiling, raw_cpu = max(raw_consume_rate(settings, total) for _ in range(2))
+            floor, _ = max(raw_consume_rate(settings, total, validate=True) for _ in range(2))
             stop = threading.Event()
             sent: list[int] = []
             pacer = threading.Thread(target=lambda: sent.append(live_traffic(producer, args.rate, args.seconds, stop)))
@@ -258,14 +264,14 @@ def main() -> None:
             producer.close()
     load = os.getloadavg()[0]
     print(f"backlog: {total} events ({args.transactions} transactions + labels); load average {load:.1f}")
-    print(f"raw kafka-python consume (ceiling): {ceiling:,.0f} events/s")
+    print(f"raw kafka-python consume (ceiling): {ceiling:,.0f} events/s, {raw_cpu:.0f} µs CPU per event")
     print(f"validation floor (same consumer, every event decoded and validated): {floor:,.0f} events/s "
           f"({floor / ceiling:.0%} of raw)")
     shape = f"{args.instances} instance(s), {len(processes)} process(es)"
     print(f"feature service ({shape}) sustained ingestion: {drained.rate:,.0f} events/s "
           f"({drained.rate / ceiling:.0%} of raw); contract events committed {drained.drained_s:.1f} s after the "
           f"idle, ready processes resumed, merchant stage caught up at {drained.all_stages_s:.1f} s; service CPU "
-          f"{sum(drained.cpu_us_per_event):.0f} µs per event (raw consumer's wall time: {1e6 / ceiling:.0f} µs)")
+          f"{sum(drained.cpu_us_per_event):.0f} µs per event, broker CPU {drained.broker_cpu_us_per_event:.0f} µs per event")
     if len(processes) > 1:
         print("  CPU per event by process: " + ", ".join(
             f"{stages} {cpu:.0f} µs" for stages, cpu in zip(processes, drained.cpu_us_per_event, strict=True)))

@@ -4,7 +4,8 @@ No broker: N simulated transactions (default 30,000) as consumer records go thro
 stage's own code in batches of the service's size (``MAX_BATCH``), timing each step of a batch:
 decode + state (``UserStage.apply``), forwards to the internal topics, feature rows, the offline
 part (table build and write) and the online write (protos, then the provider's SQLite upsert) on
-the local Feast store. Prints microseconds per transaction for each step.
+the local Feast store, with the service's garbage-collector settings. Prints microseconds per
+transaction for each step.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
 from services.common.events import InternalTopics, Topics, Transaction, encode
+from services.common.heap import collect_young_rarely, freeze_startup_heap
 from services.common.settings import load_settings
 from services.feature.messages import forwards_of_transactions, partition_of
 from services.feature.service import MAX_BATCH
@@ -55,6 +57,9 @@ def main() -> None:
         internal = {topic: PARTITIONS for topic in InternalTopics.ALL}
         stage = UserStage(internal)
         stage.reset({TopicPartition(Topics.TRANSACTIONS, p) for p in range(PARTITIONS)})
+        # As the service does before it consumes (services/feature/service.py run).
+        freeze_startup_heap()
+        collect_young_rarely()
 
         def timed(step: str, started: float) -> float:
             now = time.perf_counter()

@@ -31,9 +31,11 @@ log = logging.getLogger(__name__)
 
 GROUPS = {stage.name: stage.group for stage in (UserStage, LabelStage, MerchantStage)}
 # A batch must be handled well within RTML_KAFKA_MAX_POLL_INTERVAL_MS (5 s by default), even on a
-# starved CPU, or the instance drops out of the group and the batch is redelivered: ~100 µs of
-# CPU per event at most makes this 1 s.
+# starved CPU, or the instance drops out of the group and the same batch is redelivered, again too
+# big: batches are capped at one event per WORST_US_PER_EVENT of the interval (5x the ~100 µs of
+# CPU per event measured at most), and at MAX_BATCH.
 MAX_BATCH = 10_000
+WORST_US_PER_EVENT = 500
 # Bounded wait for more records once a batch has started: at 1,000 events/s it adds at most
 # this much to freshness and turns ~50 tiny writes a second into ~20 bigger ones.
 ACCUMULATE_MS = 30
@@ -43,6 +45,11 @@ ACCUMULATE_MS = 30
 CATCH_UP_MS = 200
 PRODUCER_LINGER_MS = 500
 PRODUCER_BATCH_BYTES = 512 * 1024
+
+
+def batch_limit(settings: Settings) -> int:
+    """Records per batch: MAX_BATCH, or fewer when the poll interval could not cover them."""
+    return min(MAX_BATCH, settings.kafka_max_poll_interval_ms * 1000 // WORST_US_PER_EVENT)
 
 
 def update_lag(consumer: KafkaConsumer) -> None:
@@ -93,6 +100,7 @@ class StageRunner:
 
     def __init__(self, settings: Settings, logic: StageLogic, producer: KafkaProducer) -> None:
         self.name = logic.name
+        self.max_batch = batch_limit(settings)
         # A Feast store per stage: each thread writes through its own online-store connection.
         self.processor = BatchProcessor(logic, FeatureWriter(open_store(settings)), producer)
         self.rebuilder = StateRebuilder(settings, self.processor)
@@ -100,7 +108,7 @@ class StageRunner:
         # The range assignor (the default's first choice, pinned here) gives a member the same
         # partition numbers of every topic it subscribes to: the label join's co-partitioning.
         self.consumer = make_consumer(
-            settings, logic.group, logic.topics, listener=self.rebuilder, max_poll_records=MAX_BATCH,
+            settings, logic.group, logic.topics, listener=self.rebuilder, max_poll_records=self.max_batch,
             max_partition_fetch_bytes=MAX_PARTITION_FETCH_BYTES, partition_assignment_strategy=(RangePartitionAssignor,),
         )
         self.rebuilder.group_consumer = self.consumer
@@ -113,7 +121,7 @@ class StageRunner:
     def run(self, stop: ShutdownFlag) -> None:
         BatchConsumer(
             self.consumer, self.handle, on_idle=self.rebuilder.rebuild_if_needed,
-            accumulate_ms=ACCUMULATE_MS, max_batch=MAX_BATCH, catch_up_ms=CATCH_UP_MS,
+            accumulate_ms=ACCUMULATE_MS, max_batch=self.max_batch, catch_up_ms=CATCH_UP_MS,
         ).run(stop)
 
 
