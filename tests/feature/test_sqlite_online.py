@@ -100,3 +100,11 @@ def test_event_and_created_times_as_feast_stores_them(tmp_path: Path) -> None:
     _, _, event_ts, created_ts = online[0]
     stored = {(row[-2], row[-1]) for row in _table(store)}
     assert stored == {(int(event_ts.timestamp()), int(created_ts.timestamp()))}  # type: ignore[union-attr]
+
+
+def test_connection_keeps_a_page_cache_for_the_whole_table(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    online = store.provider.online_store  # type: ignore[attr-defined]
+    conn = online._get_conn(store.config)
+    assert conn.execute("PRAGMA cache_size").fetchone() == (-sqlite_online.CACHE_KIB,)
+    assert online._get_conn(store.config) is conn  # one connection, set up once
