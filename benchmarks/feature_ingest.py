@@ -209,16 +209,26 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=1, help="feature service instances sharing the partitions")
     parser.add_argument("--split-stages", action="store_true",
                         help="run each instance as one process per stage (RTML_FEATURE_STAGES) instead of one for all")
+    parser.add_argument("--layout", default="",
+                        help="processes separated by '/', each a comma-separated RTML_FEATURE_STAGES value (e.g. "
+                             "'user/user/label,merchant'); replaces --split-stages and --instances")
     args = parser.parse_args()
     if args.instances < 1:
         parser.error(f"--instances must be at least 1, got {args.instances}")
+    layout_processes = [p for p in args.layout.split("/") if p] if args.layout else []
+    for process in layout_processes:
+        unknown = set(process.split(",")) - set(FEATURE_STAGES)
+        if unknown:
+            parser.error(f"--layout: unknown stages {sorted(unknown)} in {process!r}; stages are {', '.join(FEATURE_STAGES)}")
+    if layout_processes and {st for p in layout_processes for st in p.split(",")} != set(FEATURE_STAGES):
+        parser.error(f"--layout must run every stage ({', '.join(FEATURE_STAGES)}) at least once")
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
         settings = load_settings(kafka_bootstrap=broker.bootstrap, data_dir=Path(tmp) / "data",
                                  feature_port=free_port())
         ensure_topics(settings)
         apply_repo(settings)
         layout = list(FEATURE_STAGES) if args.split_stages else [",".join(FEATURE_STAGES)]
-        processes = [stages for _ in range(args.instances) for stages in layout]
+        processes = layout_processes or [stages for _ in range(args.instances) for stages in layout]
         ports = [settings.feature_port, *(free_port() for _ in range(len(processes) - 1))]
         services: list[subprocess.Popen[bytes]] = []
         for i, (port, stages) in enumerate(zip(ports, processes, strict=True)):
@@ -267,7 +277,7 @@ def main() -> None:
     print(f"raw kafka-python consume (ceiling): {ceiling:,.0f} events/s, {raw_cpu:.0f} µs CPU per event")
     print(f"validation floor (same consumer, every event decoded and validated): {floor:,.0f} events/s "
           f"({floor / ceiling:.0%} of raw)")
-    shape = f"{args.instances} instance(s), {len(processes)} process(es)"
+    shape = f"layout {args.layout}" if layout_processes else f"{args.instances} instance(s), {len(processes)} process(es)"
     print(f"feature service ({shape}) sustained ingestion: {drained.rate:,.0f} events/s "
           f"({drained.rate / ceiling:.0%} of raw); contract events committed {drained.drained_s:.1f} s after the "
           f"idle, ready processes resumed, merchant stage caught up at {drained.all_stages_s:.1f} s; service CPU "
