@@ -1,7 +1,7 @@
 """Where the user stage's time goes, in-process (``python -m benchmarks.feature_user_stage [N]``).
 
 No broker: N simulated transactions (default 30,000) as consumer records go through the user
-stage's own code in batches of the service's size (``MAX_BATCH``), timing each step of a batch:
+stage's own code in batches of the service's size (``batch_limit``), timing each step of a batch:
 decode + state (``UserStage.apply``), forwards to the internal topics, feature rows, the offline
 part (table build and write) and the online write (protos, then the provider's SQLite upsert) on
 the local Feast store, with the service's garbage-collector settings. Prints microseconds per
@@ -24,7 +24,7 @@ from services.common.events import InternalTopics, Topics, Transaction, encode
 from services.common.heap import collect_young_rarely, freeze_startup_heap
 from services.common.settings import load_settings
 from services.feature.messages import forwards_of_transactions, partition_of
-from services.feature.service import MAX_BATCH
+from services.feature.service import batch_limit
 from services.feature.stages import UserStage
 from services.feature.state import batch_lows
 from services.feature.store import apply_repo, open_store
@@ -52,6 +52,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(data_dir=Path(tmp) / "data")
         apply_repo(settings)
+        batch = batch_limit(settings)
         store = open_store(settings)
         writer = FeatureWriter(store)
         internal = {topic: PARTITIONS for topic in InternalTopics.ALL}
@@ -66,9 +67,9 @@ def main() -> None:
             spent[step] += now - started
             return now
 
-        for start in range(0, len(batch_records), MAX_BATCH):
+        for start in range(0, len(batch_records), batch):
             mark = time.perf_counter()
-            for record in batch_records[start : start + MAX_BATCH]:
+            for record in batch_records[start : start + batch]:
                 stage.apply(record)
             mark = timed("decode + state", mark)
             accepted, stage.accepted = stage.accepted, []
@@ -90,7 +91,7 @@ def main() -> None:
                 mark = timed("online SQLite upsert", mark)
                 online_rows += len(online)
     users = len({t.user_id for t in txns})
-    print(f"{len(txns)} transactions, {users} users, batches of {MAX_BATCH}, {online_rows} online rows written")
+    print(f"{len(txns)} transactions, {users} users, batches of {batch}, {online_rows} online rows written")
     for step, seconds in spent.items():
         print(f"{step:>22}: {seconds / len(txns) * 1e6:6.1f} µs per transaction")
     print(f"{'total':>22}: {sum(spent.values()) / len(txns) * 1e6:6.1f} µs per transaction")

@@ -186,6 +186,17 @@ def _log_batch(message: str, batch: list[ConsumerRecord]) -> None:
         log.debug(message, extra={"records": len(batch), "by_topic": dict(Counter(rec.topic for rec in batch))})
 
 
+def lags(consumer: KafkaConsumer) -> dict[TopicPartition, int]:
+    """Per assigned partition with a known high watermark, the records past the consumer's
+    position, as of its last fetch response (no request is made)."""
+    out: dict[TopicPartition, int] = {}
+    for tp in consumer.assignment():
+        high = consumer.highwater(tp)
+        if high is not None:
+            out[tp] = max(0, high - consumer.position(tp))
+    return out
+
+
 class BatchConsumer:
     """At-least-once processing: poll a batch, hand it to ``handler``, commit only after it returns.
 
@@ -303,13 +314,8 @@ class BatchConsumer:
             batch.extend(rec for recs in more.values() for rec in recs)
 
     def _behind(self) -> bool:
-        """Records on the broker past this consumer's position, as of its last fetch response
-        (the high watermark it reports; no request is made)."""
-        for tp in self.consumer.assignment():
-            high = self.consumer.highwater(tp)
-            if high is not None and high > self.consumer.position(tp):
-                return True
-        return False
+        """Records on the broker past this consumer's position (see ``lags``)."""
+        return any(lag > 0 for lag in lags(self.consumer).values())
 
     def _rewind(self, batch: list[ConsumerRecord]) -> None:
         lowest: dict[TopicPartition, int] = {}

@@ -17,7 +17,15 @@ from kafka.coordinator.assignors.range import RangePartitionAssignor
 
 from services.common.events import InternalTopics, Topics
 from services.common.heap import collect_young_rarely, freeze_startup_heap
-from services.common.kafka import BatchConsumer, ShutdownFlag, ensure_topics, make_consumer, make_producer, make_reader
+from services.common.kafka import (
+    BatchConsumer,
+    ShutdownFlag,
+    ensure_topics,
+    lags,
+    make_consumer,
+    make_producer,
+    make_reader,
+)
 from services.common.ops_http import OpsServer, ops_app
 from services.common.settings import FEATURE_STAGES, Settings
 from services.feature import metrics
@@ -53,10 +61,8 @@ def batch_limit(settings: Settings) -> int:
 
 
 def update_lag(consumer: KafkaConsumer) -> None:
-    for tp in consumer.assignment():
-        high = consumer.highwater(tp)
-        if high is not None:
-            metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, high - consumer.position(tp)))
+    for tp, lag in lags(consumer).items():
+        metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(lag)
 
 
 def partition_counts(settings: Settings, timeout_s: float = 30.0) -> dict[str, int]:

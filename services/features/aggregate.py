@@ -134,9 +134,9 @@ class History(Generic[F]):
     """One key's accepted events sorted by (time, id), without duplicates (replays are no-ops).
 
     Events that arrive out of order (merchant events interleave across source partitions) are
-    appended unsorted and merged into place once, at the next read (``settle``, which every reader calls first): inserting each
-    one where it belongs cost a keyed bisect and three list inserts per event, 31 % of the
-    merchant stage (docs/benchmarks.md, Feature ingestion)."""
+    appended unsorted and merged into place once, at the next read (``settle``, which every
+    reader calls first): inserting each one where it belongs cost a keyed bisect and three list
+    inserts per event, 31 % of the merchant stage (docs/benchmarks.md, Feature ingestion)."""
 
     facts: list[F] = field(default_factory=list)
     ts: list[int] = field(default_factory=list)
@@ -188,9 +188,9 @@ class History(Generic[F]):
         if self.stale_from is None:
             return
         start, self.stale_from = self.stale_from, None
-        del self.prefix[start + 1 :]
-        self.prefix.extend(accumulate(self.values[start:], initial=self.prefix[start]))
-        del self.prefix[start + 1]  # accumulate repeats its initial value first
+        running = self.prefix[start]
+        del self.prefix[start:]
+        self.prefix.extend(accumulate(self.values[start:], initial=running))  # starts with ``running``
 
     def window_sum(self, lo: int, hi: int) -> int:
         self._refresh_prefix()
@@ -213,13 +213,12 @@ class History(Generic[F]):
         facts.append(fact)
         self.ts.append(ts_us)
         self.values.append(value)
+        # Out of order, the prefix stops here; settle marks it stale from where the merge starts.
         if in_order and self.stale_from is None:
             self.prefix.append(self.prefix[-1] + value)
-        elif self.stale_from is None:
-            self.stale_from = len(facts) - 1
         if ts_us <= self.watermark_us:
             self.revisions += 1
-        if ts_us > self.watermark_us:
+        else:
             self.watermark_us = ts_us
         return True
 
