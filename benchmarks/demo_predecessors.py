@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 from services.common.events import Topics
-from services.demo.orchestrator import DemoConfig
+from services.demo.config import DemoConfig
 from services.simulator import SimulatorConfig, generate
 
 CHUNK = 64  # the driver's chunk: concurrency 16 x 4

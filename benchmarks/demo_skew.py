@@ -20,7 +20,8 @@ from sklearn.metrics import average_precision_score
 from pipelines.dataset import point_in_time_features
 from services.batch.scoring import model_matrix
 from services.common.settings import load_settings
-from services.demo.orchestrator import MODEL_NAME, DemoConfig
+from services.demo.config import DemoConfig
+from services.demo.orchestrator import MODEL_NAME
 from services.features.request import request_features_frame
 from services.models.artifacts import load_model
 from services.registry import ModelRegistry

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from services.demo.orchestrator import DemoConfig
+from services.demo.config import DemoConfig
 from tests.demo.run import run_demo
 
 DEFAULT = DemoConfig(data_dir=Path("unused"))  # --fast keeps the default stream and post-swap window

@@ -7,7 +7,7 @@ import io
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.live import Live
@@ -16,7 +16,10 @@ from rich.table import Table
 from services.cli.args import non_negative_int, positive_float, positive_int
 from services.cli.main import UsageError
 from services.common.settings import get_settings
-from services.demo.orchestrator import Demo, DemoConfig, DemoFailed, DemoResult
+from services.demo.config import DemoConfig
+
+if TYPE_CHECKING:  # the orchestrator imports the whole stack: loaded only when a demo runs
+    from services.demo.orchestrator import Demo, DemoResult
 
 # What --fast changes (tests, CI): shorter training; the stream and the post-swap window are the default's.
 FAST = {"mlp_max_epochs": 8}
@@ -171,6 +174,8 @@ def summary_json(result: DemoResult, error: str) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     config = config_from(args)
+    from services.demo.orchestrator import Demo
+
     console = Console()
     # Service output goes to a log file; the terminal shows the progress table.
     config.data_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -211,6 +216,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(demo: Demo, service_log: io.TextIOBase | Any, console: Console) -> tuple[DemoResult | None, str]:
+    from services.demo.orchestrator import DemoFailed
+
     try:
         return demo.run(out=service_log), ""
     except DemoFailed as exc:
