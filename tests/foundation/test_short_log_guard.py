@@ -35,8 +35,13 @@ def commit(settings: Settings, group: str, offsets: dict[TopicPartition, int]) -
         committer.close(autocommit=False)
 
 
-def consume_with_guard(settings: Settings, group: str, topic: str, quiet_s: float = 4.0) -> list[ConsumerRecord]:
-    """Everything a guarded batch consumer handles until nothing has come for ``quiet_s``."""
+def consume_with_guard(
+    settings: Settings, group: str, topic: str, expected: int, quiet_s: float = 4.0
+) -> list[ConsumerRecord]:
+    """Everything a guarded batch consumer handles: at least ``expected`` records (or 60 s), then
+    until nothing more has come for ``quiet_s``, so a duplicate would be seen too. Waiting for the
+    count first: on starved cores (a 4-worker suite) the guard's probe and rejoin took longer than
+    the quiet period, and an empty result read as "nothing to handle"."""
     got: list[ConsumerRecord] = []
     guard = ShortLogGuard(settings, "test")
     consumer = make_consumer(settings, group, [topic], listener=guard)
@@ -46,6 +51,8 @@ def consume_with_guard(settings: Settings, group: str, topic: str, quiet_s: floa
     try:
         deadline = time.monotonic() + 60
         while not consumer.assignment() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        while len(got) < expected and time.monotonic() < deadline:
             time.sleep(0.2)
         seen, since = -1, time.monotonic()
         while time.monotonic() - since < quiet_s:
@@ -64,7 +71,7 @@ def test_an_offset_past_the_log_end_is_read_from_the_beginning(settings: Setting
     produce_in_one_batch(settings, topic, 40)
     commit(settings, group, {TopicPartition(topic, p): 10_000 for p in range(settings.topic_partitions)})
 
-    got = consume_with_guard(settings, group, topic)
+    got = consume_with_guard(settings, group, topic, expected=40)
     assert sorted(r.value for r in got) == sorted(f"v{i}".encode() for i in range(40))
 
 
@@ -72,7 +79,7 @@ def test_an_intact_log_committed_past_the_reported_end_is_not_read_again(setting
     topic, group = f"intact-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:6]}"
     ensure_topics(settings, [topic])
     produce_in_one_batch(settings, topic, 40)
-    first = consume_with_guard(settings, group, topic)
+    first = consume_with_guard(settings, group, topic, expected=40)
     assert len(first) == 40
     reader = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=group, enable_auto_commit=False)
     tps = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
@@ -83,5 +90,5 @@ def test_an_intact_log_committed_past_the_reported_end_is_not_read_again(setting
     assert any(committed[tp] > reported[tp] for tp in tps), (committed, reported)
 
     produce_in_one_batch(settings, topic, 5)
-    again = consume_with_guard(settings, group, topic)
+    again = consume_with_guard(settings, group, topic, expected=5)
     assert sorted(r.value for r in again) == [f"v{i}".encode() for i in range(5)]
