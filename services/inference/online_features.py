@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
-
-from feast import FeatureService, FeatureStore
-from feast.infra.online_stores.redis import RedisOnlineStore
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+from typing import TYPE_CHECKING, Any
 
 from services.common.events import Transaction
 from services.features import names as n
+
+if TYPE_CHECKING:  # annotations only; Feast loads with the store (``open_store``), in the scoring worker
+    from feast import FeatureService, FeatureStore
 
 StoredRow = dict[str, Any]
 
@@ -29,6 +27,10 @@ def fail_fast(store: FeatureStore) -> None:
     connection left by a Redis restart. Feast exposes no setting for this, hence its
     store's client is reached directly.
     """
+    from feast.infra.online_stores.redis import RedisOnlineStore
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
     online = store._get_provider().online_store  # type: ignore[attr-defined]
     if isinstance(online, RedisOnlineStore):
         online._get_client(store.config.online_store).set_retry(Retry(NoBackoff(), 1))

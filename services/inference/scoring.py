@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,7 +14,8 @@ from services.features.request import missing_stored, request_features
 from services.models.artifacts import Scorer
 from services.registry import ModelVersion
 
-from .online_features import StoredRow
+if TYPE_CHECKING:  # a type only: importing the module would load Feast in BentoML's supervisor process too
+    from .online_features import StoredRow
 
 
 @dataclass(frozen=True)

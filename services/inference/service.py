@@ -19,7 +19,6 @@ from services.common.heap import freeze_startup_heap
 from services.common.kafka import ensure_topics
 from services.common.logs import configure_logging
 from services.common.settings import get_settings
-from services.feature.store import open_store
 from services.registry import ModelRegistry
 
 from .auth import BearerAuth
@@ -50,6 +49,10 @@ api_app = build_app()
 @bentoml.asgi_app(api_app, path="/")
 class FraudScoring:
     def __init__(self) -> None:
+        # Feast is imported here, in the worker, not at module level: `bentoml serve` imports this
+        # module in its supervisor process too, only to read the service's configuration.
+        from services.feature.store import open_store
+
         self.settings = get_settings()
         self.log = configure_logging(self.settings, "inference")
         self.metrics = InferenceMetrics()
