@@ -29,11 +29,15 @@ demo: install
 up: install
 	$(VENV)/bin/rtml up
 
+# mypy (~30 s without its cache, one core) runs beside the tests' start-up instead of before it;
+# either failing fails the target. loadgroup keeps each module (and the shared trained models)
+# on one worker: see tests/conftest.py
 test: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy services pipelines
-	# loadgroup keeps each module (and the shared trained models) on one worker: see tests/conftest.py
-	$(PY) -m pytest -q -rs -n 3 --dist loadgroup --no-loadscope-reorder --durations=15
+	$(VENV)/bin/mypy services pipelines > .mypy.out 2>&1 & mypy=$$!; \
+	$(PY) -m pytest -q -rs -n 3 --dist loadgroup --no-loadscope-reorder --durations=15; tests=$$?; \
+	wait $$mypy; types=$$?; cat .mypy.out; rm -f .mypy.out; \
+	test $$tests -eq 0 -a $$types -eq 0
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
