@@ -51,6 +51,7 @@ class ServiceProcess:
         self.log = log
         self.port = port or settings.feature_port
         self.stages = stages  # RTML_FEATURE_STAGES; None runs every stage
+        self.extra_env: dict[str, str] = {}  # further RTML_* settings for this service only
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -65,6 +66,7 @@ class ServiceProcess:
             "RTML_FEATURE_PORT": str(self.port),
             "RTML_LOG_FORMAT": "console",
             **({"RTML_FEATURE_STAGES": self.stages} if self.stages else {}),
+            **self.extra_env,
         }
         out = open(self.log, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen([sys.executable, "-m", "services.feature"], cwd=REPO_ROOT, env=env,
