@@ -17,7 +17,7 @@ from services.feature import metrics
 from services.feature.label_join import PENDING_LABEL_WAIT_US, Pending
 from services.feature.messages import Forward
 from services.feature.state import Outcome
-from services.feature.writer import FeatureWriter
+from services.feature.writer import FeatureWriter, newest_per_key
 from services.features import names as n
 from services.features.aggregate import LabelFact, Row
 
@@ -110,7 +110,9 @@ class BatchProcessor:
         written_at = time.time()
         for view, view_rows in out.rows.items():
             metrics.ROWS_WRITTEN.labels(view).inc(len(view_rows))
-        for row in out.rows.get(n.USER_VIEW, ()):
+        # The rows online reads see; older rows of a key went offline only (and observing every
+        # row cost ~1.7 µs each, ~5 % of the user stage).
+        for row in newest_per_key(out.rows.get(n.USER_VIEW, ()), n.USER_JOIN_KEY).values():
             metrics.FRESHNESS.observe(max(0.0, written_at - row[n.EVENT_TIMESTAMP] / 1e6))
         self.forward(out.forwards)
         if dead:

@@ -11,6 +11,8 @@ import httpx
 from services.common.events import Topics
 from services.common.kafka import make_producer
 from services.common.settings import Settings
+from services.demo.probes import metric_total
+from services.features import names as n
 from services.features.backfill import compute
 from services.simulator import SimulatorConfig, generate, to_frames
 from tests.feature.conftest import (
@@ -70,4 +72,14 @@ def test_malformed_events_are_dead_lettered_and_good_ones_kept(settings: Setting
     assert backfill.dropped_late == 0
     assert_online_equals_backfill(settings, backfill)
     assert_offline_equals_backfill(settings, backfill)
+    check_freshness_metric(service, users=transactions["user_id"].nunique())
     assert service.stop() == 0
+
+
+def check_freshness_metric(service: ServiceProcess, users: int) -> None:
+    """Freshness is observed for each batch's newest row per user (the one online reads see): at
+    least once per user, at most once per user row written (older rows of a batch went offline only)."""
+    observed = metric_total(service.url, "rtml_feature_freshness_seconds_count")
+    rows = metric_total(service.url, "rtml_feature_rows_written_total", view=n.USER_VIEW)
+    assert users <= observed <= rows, (users, observed, rows)
+    assert metric_total(service.url, "rtml_feature_freshness_seconds_sum") > 0
