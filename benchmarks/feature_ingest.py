@@ -88,7 +88,7 @@ def start_service(settings: Settings, log: Path, port: int, stages: str) -> subp
     env = {**os.environ, "RTML_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "RTML_DATA_DIR": str(settings.data_dir),
            "RTML_FEATURE_PORT": str(port), "RTML_FEATURE_STAGES": stages, "RTML_LOG_FORMAT": "console",
            "RTML_LOG_LEVEL": "WARNING", "RTML_KAFKA_SESSION_TIMEOUT_MS": PAUSE_PROOF_MS,
-           "RTML_KAFKA_MAX_POLL_INTERVAL_MS": PAUSE_PROOF_MS}
+           "RTML_KAFKA_MAX_POLL_INTERVAL_MS": PAUSE_PROOF_MS, "RTML_TOPIC_PARTITIONS": str(settings.topic_partitions)}
     return subprocess.Popen([sys.executable, "-m", "services.feature"], cwd=REPO_ROOT, env=env,
                             stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
@@ -212,7 +212,12 @@ def main() -> None:
     parser.add_argument("--layout", default="",
                         help="processes separated by '/', each a comma-separated RTML_FEATURE_STAGES value (e.g. "
                              "'user/user/label,merchant'); replaces --split-stages and --instances")
+    parser.add_argument("--partitions", type=int, default=None,
+                        help="partitions per topic (RTML_TOPIC_PARTITIONS, default 3): a stage's processes beyond "
+                             "its partitions idle, so two user-stage processes want 4")
     args = parser.parse_args()
+    if args.partitions is not None and args.partitions < 1:
+        parser.error(f"--partitions must be at least 1, got {args.partitions}")
     if args.instances < 1:
         parser.error(f"--instances must be at least 1, got {args.instances}")
     layout_processes = [p for p in args.layout.split("/") if p] if args.layout else []
@@ -223,8 +228,9 @@ def main() -> None:
     if layout_processes and {st for p in layout_processes for st in p.split(",")} != set(FEATURE_STAGES):
         parser.error(f"--layout must run every stage ({', '.join(FEATURE_STAGES)}) at least once")
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
+        overrides = {} if args.partitions is None else {"topic_partitions": args.partitions}
         settings = load_settings(kafka_bootstrap=broker.bootstrap, data_dir=Path(tmp) / "data",
-                                 feature_port=free_port())
+                                 feature_port=free_port(), **overrides)
         ensure_topics(settings)
         apply_repo(settings)
         layout = list(FEATURE_STAGES) if args.split_stages else [",".join(FEATURE_STAGES)]
@@ -273,7 +279,8 @@ def main() -> None:
                     service.wait()
             producer.close()
     load = os.getloadavg()[0]
-    print(f"backlog: {total} events ({args.transactions} transactions + labels); load average {load:.1f}")
+    print(f"backlog: {total} events ({args.transactions} transactions + labels), {settings.topic_partitions} "
+          f"partitions per topic; load average {load:.1f}")
     print(f"raw kafka-python consume (ceiling): {ceiling:,.0f} events/s, {raw_cpu:.0f} µs CPU per event")
     print(f"validation floor (same consumer, every event decoded and validated): {floor:,.0f} events/s "
           f"({floor / ceiling:.0%} of raw)")

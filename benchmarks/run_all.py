@@ -20,6 +20,10 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("training pipeline", ["-m", "benchmarks.training_pipeline", "300000"]),
     ("feature ingestion", ["-m", "benchmarks.feature_ingest"]),
     ("feature ingestion, one process per stage", ["-m", "benchmarks.feature_ingest", "--split-stages"]),
+    ("feature ingestion, user stage scaled", [
+        "-m", "benchmarks.feature_ingest", "--transactions", "60000", "--seconds", "15", "--partitions", "4",
+        "--layout", "user/user/label/merchant",
+    ]),
     ("feature user stage, step by step", ["-m", "benchmarks.feature_user_stage"]),
 ]
 

@@ -26,8 +26,8 @@ VALUE_SETS: dict[str, tuple[str | None, dict[str, Any]]] = {
     "default": (None, {}),
     "kind": ("values-kind.yaml", {}),
     "minikube": ("values-minikube.yaml", {}),
-    # the feature service as a Deployment per stage (docs/features.md, Scaling)
-    "split-stages": (None, {"feature": {"splitStages": True}}),
+    # the feature service as a Deployment per stage (docs/features.md, Scaling), the user stage scaled
+    "split-stages": (None, {"feature": {"splitStages": True, "stageReplicas": {"user": 2}}}),
     # the optional extras switched on, so their templates are checked too
     "extras": (
         None,

@@ -46,6 +46,7 @@ def test_values_satisfy_the_schema(value_set: str) -> None:
         ({"kafka": {"image": {"tag": "latest"}}}, "/kafka/image/tag"),
         ({"settings": {"kafkaBootstrap": "kafka-without-port"}}, "/settings/kafkaBootstrap"),
         ({"feature": {"replicaz": 2}}, "replicaz"),
+        ({"feature": {"stageReplicas": {"users": 2}}}, "users"),
     ],
 )
 def test_bad_values_are_rejected_naming_the_key(bad_values: dict, named: str) -> None:
@@ -86,6 +87,14 @@ def test_default_render_has_every_part_of_the_architecture() -> None:
         assert expected in kinds
     extras = {(o["kind"], o["metadata"]["name"]) for o in rendered_objects("extras")}
     assert {("ServiceMonitor", "rtml"), ("ConfigMap", "rtml-grafana-dashboard")} <= extras
+
+
+def test_split_stages_scale_each_stage_on_its_own() -> None:
+    """feature.stageReplicas sets a stage's Deployment replicas; the other stages keep feature.replicas."""
+    deployments = {o["metadata"]["name"]: o for o in by_kind(rendered_objects("split-stages"), "Deployment")}
+    replicas = {stage: deployments[f"rtml-feature-{stage}"]["spec"]["replicas"] for stage in ("user", "label", "merchant")}
+    assert replicas == {"user": 2, "label": 1, "merchant": 1}
+    assert "rtml-feature" not in deployments
 
 
 def test_kafka_is_kraft_single_node_with_a_volume_claim() -> None:

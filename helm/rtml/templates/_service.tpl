@@ -30,7 +30,7 @@ metadata:
     {{- include "rtml.componentLabels" $ctx | nindent 4 }}
 spec:
   {{- if not (and $svc.autoscaling $svc.autoscaling.enabled) }}
-  replicas: {{ $svc.replicas }}
+  replicas: {{ if and $stage (hasKey ($svc.stageReplicas | default dict) $stage) }}{{ index $svc.stageReplicas $stage }}{{ else }}{{ $svc.replicas }}{{ end }}
   {{- end }}
   revisionHistoryLimit: 3
   selector:
