@@ -71,6 +71,11 @@ class ServiceProcess:
         out = open(self.log, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen([sys.executable, "-m", "services.feature"], cwd=REPO_ROOT, env=env,
                                      stdout=out, stderr=subprocess.STDOUT)
+        return self.wait_ready()
+
+    def wait_ready(self) -> ServiceProcess:
+        """Until /readyz answers 200: every stage of the process assigned and its state rebuilt."""
+        assert self.proc is not None
         url = f"{self.url}/readyz"
         detail = "no answer"
         for _ in range(600):
