@@ -28,13 +28,15 @@ Findings pinned here (Feast 0.67 dask/file offline store, on the project's part-
   for non-numeric column 'created_timestamp'") when, after its left merge of the entity rows with
   a view (hash-partitioned by key, one partition per part file), some partition holds only keys
   with no rows in that view (all created_timestamp null). Small data hits it easily: here m-4 has
-  a merchant_risk row for that reason (with m-4 absent from merchant_risk, Feast crashed).
+  a merchant_risk row for that reason (with m-4 absent from merchant_risk, Feast crashed). The
+  same crash came once more in a full suite run on these writes (2026-12-07; never in isolation):
+  the fixture then builds a fresh store, up to three times, and warns.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -197,9 +199,26 @@ class Scenario:
         return rows.loc[rows["timestamp"] == pd.Timestamp(_at(COLLISION_MINUTE)), "transaction_id"].tolist()
 
 
+# Builds of the scenario before giving up on Feast's divisions crash (module docstring).
+FEAST_ATTEMPTS = 3
+
+
 @pytest.fixture(scope="module")
-def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
-    data_dir: Path = tmp_path_factory.mktemp("pit-vs-feast") / "data"
+def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
+    for attempt in range(1, FEAST_ATTEMPTS + 1):
+        try:
+            return _build_scenario(tmp_path_factory.mktemp("pit-vs-feast") / "data")
+        except NotImplementedError as exc:
+            # Feast's dask sort on created_timestamp, documented above; once in a full suite run
+            # (2026-12-07, never in 36 runs of this module alone) it crashed on these same writes.
+            # A fresh store (new write times) is built; the assertions are unchanged.
+            if "Divisions calculation failed" not in str(exc) or attempt == FEAST_ATTEMPTS:
+                raise
+            warnings.warn(f"Feast's historical retrieval crashed (attempt {attempt}): {exc}", stacklevel=1)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _build_scenario(data_dir: Path) -> Scenario:
     settings = load_settings(data_dir=data_dir)
     apply_repo(settings)
     writes = _writes()
@@ -214,7 +233,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         entity_df=entities.assign(event_timestamp=lookup),
         features=store.get_feature_service(n.FEATURE_SERVICE),
     ).to_df()
-    yield Scenario(
+    return Scenario(
         writes=writes,
         transactions=txns,
         merge_asof=merged.set_index("transaction_id"),
