@@ -42,6 +42,7 @@ from services.common.broker import EmbeddedBroker, free_port
 from services.common.events import InternalTopics, Label, Topics, Transaction, decode, encode
 from services.common.kafka import ensure_topics, make_producer
 from services.common.settings import FEATURE_STAGES, REPO_ROOT, Settings, load_settings
+from services.common.topology import feature_layout
 from services.demo.probes import is_live, is_ready
 from services.feature.store import apply_repo, open_store
 from services.features import names as n
@@ -220,13 +221,13 @@ def main() -> None:
         parser.error(f"--partitions must be at least 1, got {args.partitions}")
     if args.instances < 1:
         parser.error(f"--instances must be at least 1, got {args.instances}")
-    layout_processes = [p for p in args.layout.split("/") if p] if args.layout else []
-    for process in layout_processes:
-        unknown = set(process.split(",")) - set(FEATURE_STAGES)
-        if unknown:
-            parser.error(f"--layout: unknown stages {sorted(unknown)} in {process!r}; stages are {', '.join(FEATURE_STAGES)}")
-    if layout_processes and {st for p in layout_processes for st in p.split(",")} != set(FEATURE_STAGES):
-        parser.error(f"--layout must run every stage ({', '.join(FEATURE_STAGES)}) at least once")
+    layout_processes: list[str] = []
+    if args.layout:
+        try:
+            partitions = args.partitions or load_settings().topic_partitions
+            layout_processes = [",".join(stages) for stages in feature_layout(args.layout, partitions)]
+        except ValueError as exc:
+            parser.error(f"--layout: {exc}")
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
         overrides = {} if args.partitions is None else {"topic_partitions": args.partitions}
         settings = load_settings(kafka_bootstrap=broker.bootstrap, data_dir=Path(tmp) / "data",

@@ -13,6 +13,18 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 ENV_PREFIX = "RTML_"
 # The feature service's stages (services/feature/stages.py), in pipeline order.
 FEATURE_STAGES = ("user", "label", "merchant")
+
+
+def stage_names(value: str) -> tuple[str, ...]:
+    """The feature stages one process runs, from ``RTML_FEATURE_STAGES`` syntax ("user,label");
+    raises ValueError naming what is wrong."""
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in FEATURE_STAGES]
+    if unknown or not names:
+        raise ValueError(f"expected a comma-separated subset of {', '.join(FEATURE_STAGES)}, got {value!r}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"a stage is named twice in {value!r}")
+    return tuple(names)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -178,13 +190,7 @@ class Settings(BaseSettings):
     @field_validator("feature_stages")
     @classmethod
     def _known_stages(cls, value: str) -> str:
-        names = [name.strip() for name in value.split(",") if name.strip()]
-        unknown = [name for name in names if name not in FEATURE_STAGES]
-        if unknown or not names:
-            raise ValueError(f"expected a comma-separated subset of {', '.join(FEATURE_STAGES)}, got {value!r}")
-        if len(set(names)) != len(names):
-            raise ValueError(f"a stage is named twice in {value!r}")
-        return ",".join(names)
+        return ",".join(stage_names(value))
 
     @property
     def feature_stage_names(self) -> tuple[str, ...]:

@@ -76,9 +76,13 @@ class Stack:
                     module_name, func = spec.prepare.split(":")
                     self._emit("rtml", f"preparing {spec.name}: {spec.prepare}")
                     getattr(importlib.import_module(module_name), func)(self.settings)
+            waited = set()
             for spec in self.services:
                 self._spawn(spec)
-            self.wait_ready(ready_timeout_s)
+                if spec.start_alone:
+                    self.wait_ready(ready_timeout_s, {spec.name})
+                    waited.add(spec.name)
+            self.wait_ready(ready_timeout_s, set(self.children) - waited)
         except BaseException:
             self.stop()
             raise
@@ -122,7 +126,7 @@ class Stack:
             [sys.executable, "-m", spec.module],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            env=self._child_env(),
+            env={**self._child_env(), **dict(spec.env)},
             preexec_fn=_die_with_parent,
         )
         child = Child(spec, process, time.monotonic(), restarts)
@@ -154,11 +158,12 @@ class Stack:
     def ready(self, spec: ServiceSpec) -> bool:
         return self._probe(spec, "/readyz")
 
-    def wait_ready(self, timeout_s: float) -> None:
-        """Wait until every child is alive; report readiness without waiting for it, because a
-        service can be rightly unready for long (inference has no model until the first promotion)."""
+    def wait_ready(self, timeout_s: float, names: set[str] | None = None) -> None:
+        """Wait until every child (or those in ``names``) is alive; report readiness without
+        waiting for it, because a service can be rightly unready for long (inference has no model
+        until the first promotion)."""
         deadline = time.monotonic() + timeout_s
-        pending = {c.spec.name for c in self.children.values()}
+        pending = set(self.children) if names is None else set(names)
         while pending:
             for name in sorted(pending):
                 child = self.children[name]
