@@ -78,13 +78,11 @@ def read_short_logs_from_start(
     return short
 
 
-class ShortLogGuard(ConsumerRebalanceListener):
-    """Notes each assignment (kafka-python runs listeners on its IO thread, where blocking calls
-    are refused); ``check`` then runs on the polling thread, before the batch is handled."""
+class PendingAssignment(ConsumerRebalanceListener):
+    """Notes each assignment for the polling thread to act on before its next batch: kafka-python
+    runs listeners on its IO thread, where blocking calls (offset lookups, reads) are refused."""
 
-    def __init__(self, settings: Settings, who: str) -> None:
-        self.settings = settings
-        self.who = who
+    def __init__(self) -> None:
         self.pending: set[TopicPartition] | None = None
 
     def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
@@ -93,10 +91,30 @@ class ShortLogGuard(ConsumerRebalanceListener):
     def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self.pending = set(assigned)
 
-    def check(self, consumer: KafkaConsumer) -> list[TopicPartition]:
-        if self.pending is None:
-            return []
+    def take(self) -> set[TopicPartition] | None:
+        """The assignment still to act on, if any; ``put_back`` it when acting failed."""
         assigned, self.pending = self.pending, None
+        return assigned
+
+    def put_back(self, assigned: set[TopicPartition]) -> None:
+        """Act on ``assigned`` again at the next poll, unless a newer assignment came meanwhile."""
+        if self.pending is None:
+            self.pending = assigned
+
+
+class ShortLogGuard(PendingAssignment):
+    """Reads a newly assigned partition from the beginning when its log ends short of the group's
+    offset; ``check`` runs on the polling thread, before the batch is handled."""
+
+    def __init__(self, settings: Settings, who: str) -> None:
+        super().__init__()
+        self.settings = settings
+        self.who = who
+
+    def check(self, consumer: KafkaConsumer) -> list[TopicPartition]:
+        assigned = self.take()
+        if assigned is None:
+            return []
         try:
             return read_short_logs_from_start(self.settings, consumer, committed_offsets(consumer, assigned), self.who)
         except KafkaError as exc:
@@ -104,6 +122,5 @@ class ShortLogGuard(ConsumerRebalanceListener):
                 raise
             # The broker went away again: check at the next poll, unless a newer assignment came.
             log.warning("could not check the assigned offsets; trying again", extra={"error": str(exc)})
-            if self.pending is None:
-                self.pending = assigned
+            self.put_back(assigned)
             return []

@@ -19,10 +19,10 @@ from __future__ import annotations
 import logging
 import time
 
-from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 
 from services.common.kafka import LOOKUP_TIMEOUT_MS, make_reader
-from services.common.lost_log import committed_offsets, read_short_logs_from_start
+from services.common.lost_log import PendingAssignment, committed_offsets, read_short_logs_from_start
 from services.common.settings import Settings
 from services.feature import metrics
 from services.feature.processor import BatchProcessor
@@ -34,16 +34,15 @@ log = logging.getLogger(__name__)
 MAX_PARTITION_FETCH_BYTES = 4 * 1024 * 1024
 
 
-class StateRebuilder(ConsumerRebalanceListener):
-    """Notes one stage's assignments (kafka-python runs listeners on its IO thread, where blocking
-    calls are refused); ``rebuild_if_needed`` then does the replay on the polling thread, before
-    the first batch of the new assignment is handled."""
+class StateRebuilder(PendingAssignment):
+    """Notes one stage's assignments; ``rebuild_if_needed`` then does the replay on the polling
+    thread, before the first batch of the new assignment is handled."""
 
     def __init__(self, settings: Settings, processor: BatchProcessor) -> None:
+        super().__init__()
         self.settings = settings
         self.processor = processor
         self.group_consumer: KafkaConsumer | None = None
-        self.pending: set[TopicPartition] | None = None
         self.rebuilt = False
 
     @property
@@ -59,15 +58,15 @@ class StateRebuilder(ConsumerRebalanceListener):
 
     def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("partitions assigned", extra={"stage": self.stage, "partitions": _names(assigned)})
-        self.pending = set(assigned)
+        super().on_partitions_assigned(assigned)
         self.rebuilt = False
         metrics.STAGE_READY.labels(self.stage).set(0)
 
     def rebuild_if_needed(self) -> None:
-        if self.pending is None:
+        assigned = self.take()
+        if assigned is None:
             return
         assert self.group_consumer is not None
-        assigned, self.pending = self.pending, None
         started = time.monotonic()
         try:
             self.processor.logic.reset(assigned)
@@ -78,8 +77,7 @@ class StateRebuilder(ConsumerRebalanceListener):
         except Exception:
             # Still to do (a broker call failed): the handler's retry or the next idle poll
             # rebuilds again, unless a newer assignment has come meanwhile.
-            if self.pending is None:
-                self.pending = assigned
+            self.put_back(assigned)
             raise
         self.processor.logic.clear()
         self.rebuilt = True

@@ -4,10 +4,12 @@ run equals exactly), and dead letters redelivered after the crash carry the same
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
-import httpx
+from kafka import KafkaProducer
 
 from services.common.events import Topics
 from services.common.kafka import make_producer
@@ -21,35 +23,42 @@ from tests.feature.conftest import (
     committed_and_end,
     wait_caught_up,
 )
-from tests.feature.malformed import mix, read_topic, send_raw
+from tests.feature.malformed import RawEvent, mix, read_topic, send_raw
 
 MALFORMED = 40
 
 
-def handled_events(service: ServiceProcess) -> float:
-    """Contract events the service has handled (counted per batch, before its commit)."""
-    try:
-        text = httpx.get(f"{service.url}/metrics", timeout=2).text
-    except httpx.HTTPError:
-        return 0.0
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("rtml_feature_events_total{"))
+def kill_mid_stream(settings: Settings, service: ServiceProcess, batches: int, limit_s: float = 200) -> int:
+    """SIGKILL the service right after its ``batches``-th handled batch; returns the committed count.
 
-
-def kill_mid_stream(settings: Settings, service: ServiceProcess, published: int, limit_s: float = 200) -> int:
-    """SIGKILL the service once it has handled its first records; returns the committed count.
-    Watching the cheap /metrics counter, not the committed offsets, keeps the kill inside the stream:
-    a service draining 11,000 events in two seconds finished between two offset reads (seen in CI)."""
+    The signal is each batch's debug line in the service's log file ("batch handled", written after
+    the store write and before the commit), read as the file grows: the service's own /metrics,
+    the signal before, is answered by the busy process itself, and the committed offsets, the one
+    before that, moved past the end between two reads."""
     deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        assert service.alive(), service.log.read_text()[-3000:]
-        # The first handled batch: the service drains the rest of 11,000 events faster than two
-        # /metrics reads apart once warm (a kill at a quarter once came after the last commit).
-        if handled_events(service) > 0:
-            service.kill()
-            done, _ = committed_and_end(settings)
-            return done
-        time.sleep(0.005)
-    raise AssertionError("the service handled nothing to interrupt")
+    seen = b""
+    handled = 0
+    with service.log.open("rb") as log:
+        log.seek(0, 2)  # this start's lines only
+        while time.monotonic() < deadline:
+            assert service.alive(), service.log.read_text()[-3000:]
+            chunk = log.read()
+            # Whole lines only: a line may straddle two reads.
+            complete, _, rest = (seen + chunk).rpartition(b"\n")
+            handled += complete.count(b"batch handled")
+            seen = rest
+            if handled >= batches:
+                service.kill()
+                done, _ = committed_and_end(settings)
+                return done
+            time.sleep(0.002)
+    raise AssertionError(f"the service handled {handled} of the {batches} batches to wait for")
+
+
+def publish_paced(producer: KafkaProducer, events: Sequence[RawEvent], chunk: int = 500, pause_s: float = 0.1) -> None:
+    for start in range(0, len(events), chunk):
+        send_raw(producer, events[start : start + chunk])
+        time.sleep(pause_s)
 
 
 def dlq_groups(records: list[Any]) -> dict[str, set[tuple[bytes, bytes]]]:
@@ -62,18 +71,25 @@ def dlq_groups(records: list[Any]) -> dict[str, set[tuple[bytes, bytes]]]:
 
 def test_sigkill_mid_stream_then_restart_matches_uninterrupted(settings: Settings, service: ServiceProcess) -> None:
     good = list(generate(SimulatorConfig(events=6000, users=300, merchants=50, seed=31)))
-    producer = make_producer(settings, max_request_size=4 * 1024 * 1024)
-    published = send_raw(producer, mix(good, MALFORMED, seed=8))
-    producer.close()
+    raw = mix(good, MALFORMED, seed=8)
 
-    # Batches of at most 3,000 records (batch_limit: one per 500 µs of the poll interval): with the
-    # default 10,000 a stage's first batch could hold its whole share of the 11,400 events, so the
-    # kill after the first batch came after the last commit (seen once in a clean-clone run).
-    service.extra_env["RTML_KAFKA_MAX_POLL_INTERVAL_MS"] = "1500"
+    # The stream is published while the service runs, paced over ~2 s (a backlog published before
+    # its start drained during its readiness wait, and one published at full speed drained within a
+    # few batches), and the service is killed after its eighth handled batch: some
+    # batches are committed (the restart replays them), the killed one may be written and not
+    # committed, and the rest of the stream arrives while it is down.
+    service.extra_env["RTML_LOG_LEVEL"] = "DEBUG"  # the "batch handled" lines kill_mid_stream counts
     service.start()
-    at_kill = kill_mid_stream(settings, service, published)
-    assert at_kill < published, (at_kill, published)  # killed with records still to commit
+    producer = make_producer(settings, max_request_size=4 * 1024 * 1024)
+    publisher = threading.Thread(target=publish_paced, args=(producer, raw))
+    publisher.start()
+    at_kill = kill_mid_stream(settings, service, batches=8)
+    publisher.join()
+    producer.close()
+    published = len(raw)
+    assert 0 < at_kill < published, (at_kill, published)  # committed some (replayed at restart), not all
 
+    del service.extra_env["RTML_LOG_LEVEL"]
     service.start()
     wait_caught_up(settings, service, published)
 
