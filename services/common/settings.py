@@ -25,6 +25,8 @@ def stage_names(value: str) -> tuple[str, ...]:
     if len(set(names)) != len(names):
         raise ValueError(f"a stage is named twice in {value!r}")
     return tuple(names)
+
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
