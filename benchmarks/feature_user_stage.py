@@ -28,7 +28,8 @@ from services.feature.service import batch_limit
 from services.feature.stages import UserStage
 from services.feature.state import batch_lows
 from services.feature.store import apply_repo, open_store
-from services.feature.writer import FeatureWriter, latest_online_rows, rows_table
+from services.feature.writer import FeatureWriter, newest_per_key, online_rows, rows_table
+from services.features import names as n
 from services.simulator import SimulatorConfig, generate
 
 PARTITIONS = 3
@@ -48,7 +49,7 @@ def main() -> None:
     txns = [s.event for s in generate(SimulatorConfig(events=count, seed=7)) if isinstance(s.event, Transaction)]
     batch_records = records(txns)
     spent: dict[str, float] = defaultdict(float)
-    online_rows = 0
+    online_written = 0
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(data_dir=Path(tmp) / "data")
         apply_repo(settings)
@@ -85,13 +86,14 @@ def main() -> None:
                 table.write(part)
                 mark = timed("offline part", mark)
                 feature_view, converters = writer.view(view)
-                online = latest_online_rows(view, view_rows, converters, stage.revisions, created)
+                newest = newest_per_key(view_rows, n.VIEW_JOIN_KEY[view])
+                online = online_rows(view, newest, converters, stage.revisions, created)
                 mark = timed("online protos", mark)
                 store.provider.online_write_batch(store.config, feature_view, online, progress=None)
                 mark = timed("online SQLite upsert", mark)
-                online_rows += len(online)
+                online_written += len(online)
     users = len({t.user_id for t in txns})
-    print(f"{len(txns)} transactions, {users} users, batches of {batch}, {online_rows} online rows written")
+    print(f"{len(txns)} transactions, {users} users, batches of {batch}, {online_written} online rows written")
     for step, seconds in spent.items():
         print(f"{step:>22}: {seconds / len(txns) * 1e6:6.1f} µs per transaction")
     print(f"{'total':>22}: {sum(spent.values()) / len(txns) * 1e6:6.1f} µs per transaction")

@@ -17,7 +17,7 @@ from services.feature import metrics
 from services.feature.label_join import PENDING_LABEL_WAIT_US, Pending
 from services.feature.messages import Forward
 from services.feature.state import Outcome
-from services.feature.writer import FeatureWriter, newest_per_key
+from services.feature.writer import FeatureWriter
 from services.features import names as n
 from services.features.aggregate import LabelFact, Row
 
@@ -106,13 +106,13 @@ class BatchProcessor:
         for expired in out.expired:
             self.dead_letter_label(expired)
             dead += 1
-        self.writer.write(out.rows, out.labels, self.logic.revisions)
+        online = self.writer.write(out.rows, out.labels, self.logic.revisions)
         written_at = time.time()
         for view, view_rows in out.rows.items():
             metrics.ROWS_WRITTEN.labels(view).inc(len(view_rows))
         # The rows online reads see; older rows of a key went offline only (and observing every
         # row cost ~1.7 µs each, ~5 % of the user stage).
-        for row in newest_per_key(out.rows.get(n.USER_VIEW, ()), n.USER_JOIN_KEY).values():
+        for row in online.get(n.USER_VIEW, {}).values():
             metrics.FRESHNESS.observe(max(0.0, written_at - row[n.EVENT_TIMESTAMP] / 1e6))
         self.forward(out.forwards)
         if dead:

@@ -90,14 +90,15 @@ def newest_per_key(rows: Iterable[Row], key_name: str) -> dict[str, Row]:
     return latest
 
 
-def latest_online_rows(
-    view: str, rows: Sequence[Row], converters: dict[str, ToProto], revisions: Revisions, created: datetime
+def online_rows(
+    view: str, newest: dict[str, Row], converters: dict[str, ToProto], revisions: Revisions, created: datetime
 ) -> list[OnlineRow]:
-    """Each key's newest row, stamped event time + revisions µs so a revised row outranks its old
-    version in stores that keep only newer timestamps (Redis)."""
+    """Each key's newest row (``newest_per_key``) as the provider's rows, stamped event time +
+    revisions µs so a revised row outranks its old version in stores that keep only newer
+    timestamps (Redis)."""
     key_name = n.VIEW_JOIN_KEY[view]
     out: list[OnlineRow] = []
-    for key, row in newest_per_key(rows, key_name).items():
+    for key, row in newest.items():
         values = {
             name: ValueProto() if is_null(row[name]) else to_proto(row[name]) for name, to_proto in converters.items()
         }
@@ -126,21 +127,25 @@ class FeatureWriter:
             self.tables[view] = OfflineTable.of(self.view(view)[0])
         return self.tables[view]
 
-    def write(self, rows_by_view: dict[str, list[Row]], labels: Sequence[LabelFact], revisions: Revisions) -> int:
+    def write(
+        self, rows_by_view: dict[str, list[Row]], labels: Sequence[LabelFact], revisions: Revisions
+    ) -> dict[str, dict[str, Row]]:
+        """Every row offline, each key's newest online; returns those newest rows per view (what
+        online reads now see)."""
         created = datetime.now(UTC)
-        written = 0
+        online_by_view: dict[str, dict[str, Row]] = {}
         for view, rows in rows_by_view.items():
             if not rows:
                 continue
             table = self.offline(view)
             table.write(rows_table(view, rows, created, table.schema))  # raises on what a push would drop
             fv, converters = self.view(view)
-            online = latest_online_rows(view, rows, converters, revisions, created)
+            newest = online_by_view[view] = newest_per_key(rows, n.VIEW_JOIN_KEY[view])
+            online = online_rows(view, newest, converters, revisions, created)
             self.store.provider.online_write_batch(self.store.config, fv, online, progress=None)
-            written += len(rows)
         if labels:
             self.offline(LABEL_VIEW).append(labels_frame(labels, created))
-        return written
+        return online_by_view
 
 
 def labels_frame(labels: Sequence[LabelFact], created: datetime) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from services.common.settings import load_settings
 from services.feature import sqlite_online
 from services.feature.sqlite_online import BatchedSqliteOnlineStore
 from services.feature.store import apply_repo, open_store
-from services.feature.writer import OnlineRow, latest_online_rows, proto_converters
+from services.feature.writer import OnlineRow, newest_per_key, online_rows, proto_converters
 from services.features import names as n
 from services.features.aggregate import Row
 
@@ -43,7 +43,8 @@ def _user_rows(count: int, offset_us: int) -> list[Row]:
 def _online(store: FeatureStore, rows: list[Row]) -> list[OnlineRow]:
     fv = store.get_feature_view(n.USER_VIEW)
     created = datetime(2026, 12, 3, 12, 0, 0, 123456, tzinfo=UTC)
-    return latest_online_rows(n.USER_VIEW, rows, proto_converters(fv), lambda view, key: 0, created)
+    newest = newest_per_key(rows, n.USER_JOIN_KEY)
+    return online_rows(n.USER_VIEW, newest, proto_converters(fv), lambda view, key: 0, created)
 
 
 def _table(store: FeatureStore) -> list[tuple[object, ...]]:
